@@ -1,0 +1,42 @@
+# lockservice: PGXS build of the extension, its tests and (later) lockctl
+
+EXTENSION = lockservice
+MODULE_big = lockservice
+OBJS = \
+	src/lockservice.o \
+	src/input.o \
+	src/store.o \
+	src/token.o \
+	src/wait.o \
+	src/lease.o \
+	src/fence.o
+
+DATA = $(wildcard sql/lockservice--*.sql)
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror
+
+# pg_regress: test/sql/*.sql against expected/*.out, on a temporary instance
+# with lockservice preloaded (test/preload.conf).
+REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/preload.conf \
+	--temp-instance=./tmp_check --load-extension=lockservice
+
+# isolation tester: test/specs/*.spec against expected/*.out
+ISOLATION = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=. \
+	--temp-config=$(srcdir)/test/preload.conf --temp-instance=./tmp_check_iso \
+	--load-extension=lockservice
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# PGXS runs isolation specs only through "installcheck" when ISOLATION is set;
+# these targets run each suite on its own.
+.PHONY: regresscheck isolationcheck
+regresscheck:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+isolationcheck:
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)

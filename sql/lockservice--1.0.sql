@@ -1,0 +1,139 @@
+/* lockservice--1.0.sql: leases, fencing tokens and fences */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION lockservice" to load this file. \quit
+
+/*
+ * Fencing tokens.  A token is timeline * 2^47 + nextval(fencing_seq): see
+ * src/token.c.  The sequence never cycles; 2^62 values are enough for
+ * 2.9 million years at 50,000 grants per second.
+ */
+CREATE SEQUENCE lockservice.fencing_seq
+	AS bigint MINVALUE 1 MAXVALUE 4611686018427387903 NO CYCLE;
+COMMENT ON SEQUENCE lockservice.fencing_seq IS
+	'low part of every fencing token; never reset it (use lockservice.advance_token_counter)';
+
+/*
+ * One row per lease slot.  The row of (name, slot 0) is the serialization
+ * point for a lock name: every change to the name locks it first.  Rows are
+ * kept after release so that the next acquire of the same name is a HOT
+ * update, not an insert; only name and slot are indexed (an index on
+ * expires_at would make every renewal a non-HOT update).
+ */
+CREATE TABLE lockservice.leases (
+	name		text COLLATE "C" NOT NULL,
+	slot		integer NOT NULL,
+	kind		"char" NOT NULL,
+	holder		text COLLATE "C" NOT NULL,
+	owner		oid NOT NULL,
+	token		bigint NOT NULL,
+	ttl			interval NOT NULL,
+	granted_at	timestamptz NOT NULL,
+	expires_at	timestamptz NOT NULL,
+	released_at timestamptz,
+	CONSTRAINT leases_pkey PRIMARY KEY (name, slot)
+) WITH (fillfactor = 50);
+COMMENT ON TABLE lockservice.leases IS
+	'lock leases; written only by lockservice functions (the row of slot 0 is the per-name serialization point)';
+COMMENT ON COLUMN lockservice.leases.slot IS '0 for exclusive locks';
+COMMENT ON COLUMN lockservice.leases.kind IS 'x: exclusive lock';
+COMMENT ON COLUMN lockservice.leases.owner IS 'OID of the role that holds (or held) the lease';
+COMMENT ON COLUMN lockservice.leases.token IS 'fencing token of the current (or last) grant; 0 before the first grant';
+COMMENT ON COLUMN lockservice.leases.expires_at IS 'clock_timestamp() at the last grant or renewal plus ttl';
+COMMENT ON COLUMN lockservice.leases.released_at IS 'set when the holder released the lease; NULL while held or once expired';
+
+/* Highest fencing token seen per protected resource. */
+CREATE TABLE lockservice.fences (
+	resource	text COLLATE "C" NOT NULL,
+	token		bigint NOT NULL,
+	fenced_at	timestamptz NOT NULL,
+	CONSTRAINT fences_pkey PRIMARY KEY (resource)
+) WITH (fillfactor = 50);
+COMMENT ON TABLE lockservice.fences IS
+	'highest fencing token accepted per resource; written only by lockservice.fence()';
+
+SELECT pg_catalog.pg_extension_config_dump('lockservice.leases', '');
+SELECT pg_catalog.pg_extension_config_dump('lockservice.fences', '');
+SELECT pg_catalog.pg_extension_config_dump('lockservice.fencing_seq', '');
+
+/* The pinned API: see DESIGN.md.  None is STRICT: NULL raises 22004. */
+CREATE FUNCTION lockservice.lock_acquire(name text, holder text,
+										 ttl interval DEFAULT '30 seconds',
+										 wait interval DEFAULT '0')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lock_acquire'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION lockservice.lock_acquire(text, text, interval, interval) IS
+	'acquire an exclusive lease; returns its fencing token, or NULL when not granted within wait (NULL: wait without limit)';
+
+CREATE FUNCTION lockservice.lock_renew(name text, token bigint,
+									   ttl interval DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lock_renew'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION lockservice.lock_renew(text, bigint, interval) IS
+	'extend a live lease to now + ttl (NULL: its own ttl); false when the lease is no longer held';
+
+CREATE FUNCTION lockservice.lock_release(name text, token bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lock_release'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION lockservice.lock_release(text, bigint) IS
+	'end a live lease; false when it was not held under that token';
+
+CREATE FUNCTION lockservice.lock_check(name text, token bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lock_check'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION lockservice.lock_check(text, bigint) IS
+	'true when token is the live lease of name; the lease then cannot end until this transaction ends';
+
+CREATE FUNCTION lockservice.fence(resource text, token bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fence'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION lockservice.fence(text, bigint) IS
+	'record token for resource; raises LS001 when a higher token was already recorded';
+
+/* Token counter administration. */
+CREATE FUNCTION lockservice.last_issued_token()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'last_issued_token'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION lockservice.last_issued_token() IS
+	'the highest fencing token this server can have issued (NULL before the first grant)';
+
+CREATE FUNCTION lockservice.advance_token_counter(at_least bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'advance_token_counter'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION lockservice.advance_token_counter(bigint) IS
+	'make every future token greater than at_least (run after restoring a dump into a new cluster)';
+
+/* Live leases, for people and monitoring. */
+CREATE VIEW lockservice.leases_live AS
+	SELECT l.name,
+		   l.holder,
+		   l.owner::pg_catalog.regrole AS owner,
+		   l.token,
+		   l.granted_at,
+		   l.expires_at,
+		   l.expires_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp() AS remaining
+	  FROM lockservice.leases l
+	 WHERE l.kind OPERATOR(pg_catalog.=) 'x'::"char"
+	   AND l.released_at IS NULL
+	   AND l.expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp();
+COMMENT ON VIEW lockservice.leases_live IS 'leases that are held right now';
+
+/*
+ * Privileges.  The tables are written only through the functions above
+ * (which check ownership of every lease themselves), so nobody but the
+ * extension owner gets table privileges.  The client functions are
+ * executable by PUBLIC (revoke and grant to a role to restrict them); the
+ * token counter's administration is not.
+ */
+REVOKE ALL ON TABLE lockservice.leases, lockservice.fences FROM PUBLIC;
+REVOKE ALL ON SEQUENCE lockservice.fencing_seq FROM PUBLIC;
+GRANT USAGE ON SCHEMA lockservice TO PUBLIC;
+GRANT SELECT ON lockservice.leases_live TO PUBLIC;
+REVOKE ALL ON FUNCTION lockservice.advance_token_counter(bigint) FROM PUBLIC;

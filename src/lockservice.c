@@ -1,0 +1,64 @@
+/*-------------------------------------------------------------------------
+ *
+ * lockservice.c
+ *	  Library entry point: configuration, and the set-up of every part.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "lockservice.h"
+#include "wait.h"
+
+PG_MODULE_MAGIC;
+
+/* GUC variables */
+int			lockservice_max_ttl = 86400;
+int			lockservice_max_name_length = 256;
+int			lockservice_max_holder_length = 256;
+int			lockservice_wait_slots = 1024;
+
+void		_PG_init(void);
+
+/* Define the configuration and set up each part. */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("lockservice.max_ttl",
+							"Longest time to live a lease may ask for.",
+							NULL,
+							&lockservice_max_ttl,
+							86400, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("lockservice.max_name_length",
+							"Longest lock or resource name, in bytes.",
+							NULL,
+							&lockservice_max_name_length,
+							256, 1, 1024,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("lockservice.max_holder_length",
+							"Longest holder identity, in bytes.",
+							NULL,
+							&lockservice_max_holder_length,
+							256, 1, 1024,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("lockservice.wait_slots",
+							"Number of condition variables waiters sleep on (with shared_preload_libraries).",
+							"Lock names hash to slots; a wake-up of a slot wakes the waiters of every name on it.",
+							&lockservice_wait_slots,
+							1024, 16, 65536,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("lockservice");
+
+	WaitInit();
+}

@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * lockservice.h
+ *	  Declarations shared by every part of lockservice: GUCs, SQLSTATEs,
+ *	  input checks and the table layout.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LOCKSERVICE_H
+#define LOCKSERVICE_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "utils/timestamp.h"
+
+/* lockservice's own error conditions (class LS) */
+#define ERRCODE_LS_STALE_TOKEN			MAKE_SQLSTATE('L','S','0','0','1')
+#define ERRCODE_LS_TOKEN_NOT_ISSUED		MAKE_SQLSTATE('L','S','0','0','2')
+#define ERRCODE_LS_PREPARE_REFUSED		MAKE_SQLSTATE('L','S','0','0','3')
+
+/* schema and objects created by sql/lockservice--1.0.sql */
+#define LOCKSERVICE_SCHEMA		"lockservice"
+#define LEASES_TABLE			"leases"
+#define LEASES_PKEY				"leases_pkey"
+#define FENCES_TABLE			"fences"
+#define FENCES_PKEY				"fences_pkey"
+#define FENCING_SEQUENCE		"fencing_seq"
+
+/* columns of lockservice.leases */
+#define Anum_leases_name		1
+#define Anum_leases_slot		2
+#define Anum_leases_kind		3
+#define Anum_leases_holder		4
+#define Anum_leases_owner		5
+#define Anum_leases_token		6
+#define Anum_leases_ttl			7
+#define Anum_leases_granted_at	8
+#define Anum_leases_expires_at	9
+#define Anum_leases_released_at 10
+#define Natts_leases			10
+
+/* columns of lockservice.fences */
+#define Anum_fences_resource	1
+#define Anum_fences_token		2
+#define Anum_fences_fenced_at	3
+#define Natts_fences			3
+
+/* lease kinds (leases.kind) */
+#define LEASE_KIND_EXCLUSIVE	'x'
+
+/* GUCs (src/lockservice.c) */
+extern int	lockservice_max_ttl;
+extern int	lockservice_max_name_length;
+extern int	lockservice_max_holder_length;
+extern int	lockservice_wait_slots;
+
+/* input checks (src/input.c) */
+extern int64 IntervalToMicroseconds(const Interval *span);
+extern text *InputName(FunctionCallInfo fcinfo, int argno, const char *what);
+extern text *InputHolder(FunctionCallInfo fcinfo, int argno);
+extern int64 InputToken(FunctionCallInfo fcinfo, int argno);
+extern int64 InputTtl(FunctionCallInfo fcinfo, int argno, bool null_ok);
+extern int64 InputWait(FunctionCallInfo fcinfo, int argno);
+extern void CheckWritable(const char *funcname);
+
+#endif							/* LOCKSERVICE_H */

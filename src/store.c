@@ -1,0 +1,282 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *	  Row access to lockservice's tables without the executor.
+ *
+ * Every lockservice function finds its row through the primary key with a
+ * dirty snapshot (the latest state, committed or in progress), then locks
+ * exactly the version it read.  Reading this way, rather than through SPI
+ * and the caller's snapshot, is what lets the functions act on the latest
+ * committed lease state in REPEATABLE READ and SERIALIZABLE transactions
+ * without serialization failures, lets waiters give up a row instead of
+ * blocking on it, and keeps the hot path to one index probe and one HOT
+ * update.  Locking the version that was read (never following its update
+ * chain) means a caller only ever holds a row lock on a row whose state it
+ * has seen: a failed attempt leaves no lock behind.
+ *
+ * The tables are written only here; callers check ownership themselves, so
+ * no table privileges are needed (or granted).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "storage/lmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+
+#include "lockservice.h"
+#include "store.h"
+
+/* Look up one of lockservice's relations by name. */
+Oid
+StoreRelationOid(const char *relname)
+{
+	Oid			nspid = get_namespace_oid(LOCKSERVICE_SCHEMA, true);
+	Oid			relid = InvalidOid;
+
+	if (OidIsValid(nspid))
+		relid = get_relname_relid(relname, nspid);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("lockservice is not installed in this database"),
+				 errdetail("Relation \"%s.%s\" does not exist.",
+						   LOCKSERVICE_SCHEMA, relname),
+				 errhint("Run CREATE EXTENSION lockservice.")));
+	return relid;
+}
+
+/* Open a table and its primary key for reading and writing. */
+void
+StoreOpen(StoreTable *t, const char *relname, const char *pkeyname, int natts)
+{
+	TupleDesc	desc;
+
+	t->rel = table_open(StoreRelationOid(relname), RowExclusiveLock);
+	desc = RelationGetDescr(t->rel);
+	if (desc->natts != natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s.%s\" does not have the layout this library expects",
+						LOCKSERVICE_SCHEMA, relname),
+				 errhint("Update the extension with ALTER EXTENSION lockservice UPDATE, or restart the server after installing a new version.")));
+	t->pkey = index_open(StoreRelationOid(pkeyname), RowExclusiveLock);
+	t->nkeys = IndexRelationGetNumberOfKeyAttributes(t->pkey);
+	t->row = table_slot_create(t->rel, NULL);
+	t->newrow = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	InitDirtySnapshot(t->dirty);
+	t->busy_xid = InvalidTransactionId;
+	t->wrote = false;
+}
+
+/*
+ * Close a table.  Unless the caller wrote or locked a row, the relation
+ * locks go too: a waiter must not hold anything that would queue DROP
+ * EXTENSION or VACUUM FULL behind it while it sleeps.
+ */
+void
+StoreClose(StoreTable *t)
+{
+	LOCKMODE	release = t->wrote ? NoLock : RowExclusiveLock;
+
+	ExecDropSingleTupleTableSlot(t->row);
+	ExecDropSingleTupleTableSlot(t->newrow);
+	index_close(t->pkey, release);
+	table_close(t->rel, release);
+}
+
+/*
+ * Read the latest version of the row with the given primary key.  A row
+ * that an open transaction is inserting, updating or deleting is busy:
+ * t->busy_xid says which transaction.
+ */
+StoreReadResult
+StoreRead(StoreTable *t, ScanKey keys)
+{
+	IndexScanDesc scan;
+	StoreReadResult result = STORE_ABSENT;
+
+	t->busy_xid = InvalidTransactionId;
+	scan = index_beginscan(t->rel, t->pkey, &t->dirty, t->nkeys, 0);
+	index_rescan(scan, keys, t->nkeys, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, t->row))
+	{
+		TransactionId xwait = TransactionIdIsValid(t->dirty.xmin) ?
+		t->dirty.xmin : t->dirty.xmax;
+
+		if (TransactionIdIsValid(xwait))
+		{
+			t->busy_xid = xwait;
+			result = STORE_BUSY;
+		}
+		else
+			result = STORE_FOUND;
+	}
+	index_endscan(scan);
+	return result;
+}
+
+/* Wait until the transaction that made the last read busy has ended. */
+void
+StoreWaitBusy(StoreTable *t)
+{
+	Assert(TransactionIdIsValid(t->busy_xid));
+	XactLockTableWait(t->busy_xid, t->rel, NULL, XLTW_Lock);
+}
+
+/*
+ * Lock the row last read, in the version that was read.  With wait, block
+ * until conflicting lockers end (a heavyweight wait the deadlock detector
+ * sees); without, give up at once.
+ */
+StoreLockResult
+StoreLock(StoreTable *t, LockTupleMode mode, bool wait)
+{
+	ItemPointerData tid = t->row->tts_tid;
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_lock(t->rel, &tid, &t->dirty, t->row,
+							  GetCurrentCommandId(true), mode,
+							  wait ? LockWaitBlock : LockWaitSkip, 0, &tmfd);
+	switch (result)
+	{
+		case TM_Ok:
+			t->wrote = true;
+			return STORE_LOCKED;
+		case TM_WouldBlock:
+			return STORE_WOULD_BLOCK;
+		default:
+			/* updated, deleted or otherwise moved on since the read */
+			return STORE_CHANGED;
+	}
+}
+
+/*
+ * Start the row to write: a copy of the row last read (or all NULL when
+ * none was read).  The caller sets the columns it changes.
+ */
+Datum *
+StoreNewRow(StoreTable *t, bool **nulls)
+{
+	TupleTableSlot *newrow = t->newrow;
+	int			natts = newrow->tts_tupleDescriptor->natts;
+
+	ExecClearTuple(newrow);
+	if (!TTS_EMPTY(t->row))
+	{
+		ExecMaterializeSlot(t->row);
+		slot_getallattrs(t->row);
+		memcpy(newrow->tts_values, t->row->tts_values, natts * sizeof(Datum));
+		memcpy(newrow->tts_isnull, t->row->tts_isnull, natts * sizeof(bool));
+	}
+	else
+		memset(newrow->tts_isnull, true, natts * sizeof(bool));
+	*nulls = newrow->tts_isnull;
+	return newrow->tts_values;
+}
+
+/*
+ * Insert index entries for t->newrow.  For an insert, a unique index only
+ * checks for a possible conflict (returning false) without waiting or
+ * raising an error; for an update, the key is unchanged.
+ */
+static bool
+StoreInsertIndexes(StoreTable *t, bool is_insert)
+{
+	List	   *indexes = RelationGetIndexList(t->rel);
+	ListCell   *lc;
+	bool		unique_ok = true;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexid = lfirst_oid(lc);
+		Relation	index;
+		IndexInfo  *info;
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+		IndexUniqueCheck check = UNIQUE_CHECK_NO;
+
+		index = (indexid == RelationGetRelid(t->pkey)) ? t->pkey :
+			index_open(indexid, RowExclusiveLock);
+		info = BuildIndexInfo(index);
+		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL ||
+			info->ii_ExclusionOps != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("index \"%s\" on a lockservice table is not supported",
+							RelationGetRelationName(index)),
+					 errhint("Drop it: lockservice tables take only plain column indexes.")));
+		FormIndexDatum(info, t->newrow, NULL, values, isnull);
+		if (info->ii_Unique)
+			check = is_insert ? UNIQUE_CHECK_PARTIAL : UNIQUE_CHECK_YES;
+		if (!index_insert(index, values, isnull, &t->newrow->tts_tid, t->rel,
+						  check, !is_insert, info) &&
+			check == UNIQUE_CHECK_PARTIAL)
+			unique_ok = false;
+		if (index != t->pkey)
+			index_close(index, NoLock);
+	}
+	list_free(indexes);
+	return unique_ok;
+}
+
+/*
+ * Insert t->newrow unless a row with the same key exists or is being
+ * inserted.  Returns false, leaving nothing behind, in that case.  This is
+ * a speculative insertion, as INSERT ... ON CONFLICT DO NOTHING does it,
+ * except that it never waits for the other inserter.
+ */
+bool
+StoreInsert(StoreTable *t)
+{
+	TransactionId xid = GetCurrentTransactionId();
+	uint32		spec_token;
+	bool		inserted;
+
+	ExecStoreVirtualTuple(t->newrow);
+	spec_token = SpeculativeInsertionLockAcquire(xid);
+	table_tuple_insert_speculative(t->rel, t->newrow, GetCurrentCommandId(true),
+								   0, NULL, spec_token);
+	inserted = StoreInsertIndexes(t, true);
+	table_tuple_complete_speculative(t->rel, t->newrow, spec_token, inserted);
+	SpeculativeInsertionLockRelease(xid);
+	t->wrote = true;
+	CommandCounterIncrement();
+	return inserted;
+}
+
+/* Replace the row locked by StoreLock() with t->newrow. */
+void
+StoreUpdate(StoreTable *t)
+{
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	result;
+
+	ExecStoreVirtualTuple(t->newrow);
+	result = table_tuple_update(t->rel, &t->row->tts_tid, t->newrow,
+								GetCurrentCommandId(true), InvalidSnapshot,
+								InvalidSnapshot, true, &tmfd, &lockmode,
+								&update_indexes);
+	if (result != TM_Ok)
+		elog(ERROR, "lockservice: locked row of \"%s\" changed under its lock (%d)",
+			 RelationGetRelationName(t->rel), (int) result);
+	if (update_indexes)
+		StoreInsertIndexes(t, false);
+	t->wrote = true;
+	CommandCounterIncrement();
+}

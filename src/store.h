@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.h
+ *	  Row access to lockservice's tables without the executor.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LOCKSERVICE_STORE_H
+#define LOCKSERVICE_STORE_H
+
+#include "access/skey.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
+#include "nodes/lockoptions.h"
+#include "utils/rel.h"
+#include "utils/snapshot.h"
+
+/* An open table, its primary key and the row last read or locked. */
+typedef struct StoreTable
+{
+	Relation	rel;
+	Relation	pkey;
+	int			nkeys;			/* number of primary key columns */
+	TupleTableSlot *row;		/* the row read or locked */
+	TupleTableSlot *newrow;		/* the row to write */
+	SnapshotData dirty;			/* latest state, committed or not */
+	TransactionId busy_xid;		/* transaction that keeps the row busy */
+	bool		wrote;			/* keep the locks until transaction end */
+} StoreTable;
+
+typedef enum StoreReadResult
+{
+	STORE_ABSENT,				/* no row with that key */
+	STORE_FOUND,				/* t->row holds the latest committed row */
+	STORE_BUSY					/* an open transaction is changing it */
+} StoreReadResult;
+
+typedef enum StoreLockResult
+{
+	STORE_LOCKED,				/* row locked, unchanged since it was read */
+	STORE_CHANGED,				/* row changed since it was read: read again */
+	STORE_WOULD_BLOCK			/* another transaction holds a conflicting lock */
+} StoreLockResult;
+
+extern void StoreOpen(StoreTable *t, const char *relname, const char *pkeyname,
+					  int natts);
+extern void StoreClose(StoreTable *t);
+extern StoreReadResult StoreRead(StoreTable *t, ScanKey keys);
+extern void StoreWaitBusy(StoreTable *t);
+extern StoreLockResult StoreLock(StoreTable *t, LockTupleMode mode, bool wait);
+extern Datum *StoreNewRow(StoreTable *t, bool **nulls);
+extern bool StoreInsert(StoreTable *t);
+extern void StoreUpdate(StoreTable *t);
+extern Oid	StoreRelationOid(const char *relname);
+
+#endif							/* LOCKSERVICE_STORE_H */

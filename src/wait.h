@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * wait.h
+ *	  Where waiters sleep, and who wakes them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LOCKSERVICE_WAIT_H
+#define LOCKSERVICE_WAIT_H
+
+#include "datatype/timestamp.h"
+
+/* Sleeping for a lock name; see wait.c. */
+typedef struct LockWait
+{
+	int			slot;			/* wait slot of the name, -1 when not shared */
+	long		backoff_ms;		/* next sleep without shared memory */
+} LockWait;
+
+extern void WaitInit(void);
+extern void WaitBegin(LockWait *w, const char *name, int len);
+extern void WaitSleep(LockWait *w, TimestampTz until);
+extern void WaitEnd(LockWait *w);
+extern void WaitWakeAtTransactionEnd(const char *name, int len);
+extern bool WaitUsesSharedMemory(void);
+extern void WaitNoteTransactionUse(void);
+
+#endif							/* LOCKSERVICE_WAIT_H */
