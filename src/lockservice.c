@@ -23,6 +23,7 @@ int			lockservice_max_ttl = 86400;
 int			lockservice_max_name_length = 256;
 int			lockservice_max_holder_length = 256;
 int			lockservice_wait_slots = 1024;
+bool		lockservice_sync_grants = true;
 
 void		_PG_init(void);
 
@@ -58,6 +59,13 @@ _PG_init(void)
 							1024, 16, 65536,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("lockservice.sync_grants",
+							 "Flushes the commit of every transaction that takes a fencing token, even with synchronous_commit off.",
+							 "Off: with synchronous_commit off, a crash may lose grants that were already acknowledged. Tokens never go backwards either way.",
+							 &lockservice_sync_grants,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("lockservice");
 
 	WaitInit();

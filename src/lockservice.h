@@ -54,6 +54,7 @@ extern int	lockservice_max_ttl;
 extern int	lockservice_max_name_length;
 extern int	lockservice_max_holder_length;
 extern int	lockservice_wait_slots;
+extern bool lockservice_sync_grants;
 
 /* input checks (src/input.c) */
 extern int64 IntervalToMicroseconds(const Interval *span);

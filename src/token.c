@@ -10,10 +10,11 @@
  *		timeline * 2^47 + nextval('lockservice.fencing_seq')
  *
  * The sequence alone survives crashes and restarts: PostgreSQL logs a
- * sequence 32 values ahead, and a transaction that takes a token flushes
- * that record (and, through ForceSyncCommit, its own commit record) even
- * with synchronous_commit = off, so no token a client has seen can be
- * handed out again.  What the sequence cannot survive is losing WAL: an
+ * sequence 32 values ahead, and the transaction that makes it log flushes
+ * that record at once, even with synchronous_commit = off, so no token a
+ * client has seen can be handed out again.  With lockservice.sync_grants
+ * (the default) a transaction that takes a token also flushes its commit
+ * record (ForceSyncCommit), so an acknowledged grant survives a crash.  What the sequence cannot survive is losing WAL: an
  * asynchronous standby promoted before it received the last sequence
  * records, or recovery to a point in time, continues from an older value.
  * Both start a new, higher timeline, so the timeline in the high bits makes
@@ -88,7 +89,8 @@ NextFencingToken(void)
 	 */
 	if (XactLastRecEnd != logged_before)
 		XLogFlush(XactLastRecEnd);
-	ForceSyncCommit();
+	if (lockservice_sync_grants)
+		ForceSyncCommit();
 	return ComposeToken(value);
 }
 
