@@ -23,7 +23,7 @@ COMMENT ON SEQUENCE lockservice.fencing_seq IS
 CREATE TABLE lockservice.leases (
 	name		text COLLATE "C" NOT NULL,
 	slot		integer NOT NULL,
-	kind		"char" NOT NULL,
+	kind		pg_catalog."char" NOT NULL,
 	holder		text COLLATE "C" NOT NULL,
 	owner		oid NOT NULL,
 	token		bigint NOT NULL,
@@ -120,7 +120,7 @@ CREATE VIEW lockservice.leases_live AS
 		   l.expires_at,
 		   l.expires_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp() AS remaining
 	  FROM lockservice.leases l
-	 WHERE l.kind OPERATOR(pg_catalog.=) 'x'::"char"
+	 WHERE l.kind OPERATOR(pg_catalog.=) 'x'::pg_catalog."char"
 	   AND l.released_at IS NULL
 	   AND l.expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp();
 COMMENT ON VIEW lockservice.leases_live IS 'leases that are held right now';

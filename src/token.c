@@ -30,6 +30,7 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "access/xlog.h"
+#include "access/xlogrecovery.h"
 #include "commands/sequence.h"
 #include "common/int.h"
 #include "fmgr.h"
@@ -46,20 +47,32 @@
 PG_FUNCTION_INFO_V1(last_issued_token);
 PG_FUNCTION_INFO_V1(advance_token_counter);
 
+/* The timeline this server writes (a standby: the one it replays). */
+static TimeLineID
+CurrentTimeLine(void)
+{
+	TimeLineID	replay_tli;
+
+	if (!RecoveryInProgress())
+		return GetWALInsertionTimeLine();
+	(void) GetXLogReplayRecPtr(&replay_tli);
+	return replay_tli;
+}
+
 /* The token for a sequence value on the current timeline. */
 static int64
 ComposeToken(int64 value)
 {
 	int64		token;
 
-	if (pg_mul_s64_overflow((int64) GetWALInsertionTimeLine(),
+	if (pg_mul_s64_overflow((int64) CurrentTimeLine(),
 							INT64CONST(1) << TOKEN_TIMELINE_SHIFT, &token) ||
 		pg_add_s64_overflow(token, value, &token))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("fencing token out of range"),
 				 errdetail("Timeline %u, sequence value " INT64_FORMAT ".",
-						   GetWALInsertionTimeLine(), value)));
+						   CurrentTimeLine(), value)));
 	return token;
 }
 
@@ -67,7 +80,7 @@ ComposeToken(int64 value)
 static int64
 DecomposeToken(int64 token)
 {
-	return token - ((int64) GetWALInsertionTimeLine() << TOKEN_TIMELINE_SHIFT);
+	return token - ((int64) CurrentTimeLine() << TOKEN_TIMELINE_SHIFT);
 }
 
 /*
