@@ -184,6 +184,7 @@ TryAcquire(text *name, text *holder, Interval *ttl, int64 ttl_usecs,
 	{
 		Lease		lease;
 		TimestampTz now;
+		StoreLockResult lock;
 		StoreReadResult found = StoreRead(&t, keys);
 
 		if (found == STORE_BUSY)
@@ -212,8 +213,14 @@ TryAcquire(text *name, text *holder, Interval *ttl, int64 ttl_usecs,
 				break;
 			}
 			/* the holder again (a retry after a lost reply): extend it */
-			if (StoreLock(&t, LockTupleNoKeyExclusive, true) != STORE_LOCKED)
+			lock = StoreLock(&t, LockTupleNoKeyExclusive, false);
+			if (lock == STORE_CHANGED)
 				continue;
+			if (lock == STORE_WOULD_BLOCK)
+			{
+				outcome = ACQUIRE_BUSY;
+				break;
+			}
 			now = GetCurrentTimestamp();
 			if (!LeaseIsLive(&lease, now))
 				continue;		/* expired while we waited: take it anew */
