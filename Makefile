@@ -32,6 +32,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# the C client library and lockctl (libpq)
+-include $(srcdir)/src/client/client.mk
+
 # PGXS runs isolation specs only through "installcheck" when ISOLATION is set;
 # these targets run each suite on its own.
 .PHONY: regresscheck isolationcheck
