@@ -18,18 +18,20 @@
 
 #include "lockservice.h"
 
-/* Interval to microseconds; a month counts as 30 days, as in interval_cmp. */
+/*
+ * Interval to microseconds; a month counts as 30 days, as in interval_cmp.
+ * Saturates instead of overflowing, so that a huge interval is simply too
+ * long (or negative).
+ */
 int64
 IntervalToMicroseconds(const Interval *span)
 {
+	int64		days = (int64) span->month * DAYS_PER_MONTH + span->day;
 	int64		result;
 
-	if (pg_mul_s64_overflow((int64) span->month * DAYS_PER_MONTH + span->day,
-							USECS_PER_DAY, &result) ||
+	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &result) ||
 		pg_add_s64_overflow(result, span->time, &result))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("interval out of range")));
+		return (days > 0 || (days == 0 && span->time > 0)) ? PG_INT64_MAX : PG_INT64_MIN;
 	return result;
 }
 
