@@ -1,0 +1,289 @@
+-- test/pgtap/schema.sql: every object of lockservice 1.0 exists with the
+-- pinned shape (DESIGN.md "SQL API", the contract's "Objects").
+--
+-- Needs: a database where the runner did CREATE EXTENSION pgtap and
+-- CREATE EXTENSION lockservice; run as a superuser with pg_prove.
+-- Everything happens in one transaction that is rolled back.
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT plan(90);
+
+-- ---------------------------------------------------------------- extension
+SELECT has_schema('lockservice', 'schema lockservice exists');
+SELECT has_extension('lockservice', 'lockservice',
+	'extension lockservice is installed in schema lockservice');
+SELECT is((SELECT extrelocatable FROM pg_catalog.pg_extension WHERE extname = 'lockservice'),
+	false, 'extension lockservice is not relocatable');
+SELECT is((SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockservice'),
+	'1.0', 'extension version is 1.0');
+
+-- pg_dump keeps leases, fences and the token counter
+SELECT set_eq(
+	$$SELECT unnest(extconfig) FROM pg_catalog.pg_extension WHERE extname = 'lockservice'$$,
+	$$VALUES ('lockservice.leases'::pg_catalog.regclass::pg_catalog.oid),
+	         ('lockservice.fences'::pg_catalog.regclass::pg_catalog.oid),
+	         ('lockservice.fencing_seq'::pg_catalog.regclass::pg_catalog.oid)$$,
+	'extconfig registers exactly leases, fences and fencing_seq (pg_extension_config_dump)');
+SELECT is_empty(
+	$$SELECT c FROM pg_catalog.pg_extension e, unnest(e.extcondition) c
+	   WHERE e.extname = 'lockservice' AND c <> ''$$,
+	'config dump filters are empty (whole tables are dumped)');
+
+-- every object is a member of the extension
+SELECT is_empty(
+	$$SELECT o::pg_catalog.regclass::text
+	    FROM (VALUES ('lockservice.leases'::pg_catalog.regclass),
+	                 ('lockservice.fences'::pg_catalog.regclass),
+	                 ('lockservice.fencing_seq'::pg_catalog.regclass),
+	                 ('lockservice.leases_live'::pg_catalog.regclass)) v(o)
+	   WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+	                      WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+	                        AND d.objid = v.o
+	                        AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+	                        AND d.refobjid = (SELECT oid FROM pg_catalog.pg_extension
+	                                           WHERE extname = 'lockservice')
+	                        AND d.deptype = 'e')
+	  UNION ALL
+	  SELECT f::text
+	    FROM (VALUES ('lockservice.lock_acquire(text,text,interval,interval)'::pg_catalog.regprocedure),
+	                 ('lockservice.lock_renew(text,bigint,interval)'::pg_catalog.regprocedure),
+	                 ('lockservice.lock_release(text,bigint)'::pg_catalog.regprocedure),
+	                 ('lockservice.lock_check(text,bigint)'::pg_catalog.regprocedure),
+	                 ('lockservice.fence(text,bigint)'::pg_catalog.regprocedure),
+	                 ('lockservice.last_issued_token()'::pg_catalog.regprocedure),
+	                 ('lockservice.advance_token_counter(bigint)'::pg_catalog.regprocedure)) v(f)
+	   WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+	                      WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+	                        AND d.objid = v.f
+	                        AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+	                        AND d.refobjid = (SELECT oid FROM pg_catalog.pg_extension
+	                                           WHERE extname = 'lockservice')
+	                        AND d.deptype = 'e')$$,
+	'tables, sequence, view and functions are members of extension lockservice');
+
+-- ------------------------------------------------------------------- leases
+SELECT has_table('lockservice', 'leases', 'table lockservice.leases exists');
+SELECT is((SELECT relkind::text FROM pg_catalog.pg_class
+            WHERE oid = 'lockservice.leases'::pg_catalog.regclass),
+	'r', 'lockservice.leases is an ordinary table');
+SELECT columns_are('lockservice', 'leases',
+	ARRAY['name', 'slot', 'kind', 'holder', 'owner', 'token', 'ttl',
+	      'granted_at', 'expires_at', 'released_at'],
+	'lockservice.leases has exactly the pinned columns');
+SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_catalog.pg_attribute
+            WHERE attrelid = 'lockservice.leases'::pg_catalog.regclass
+              AND attnum > 0 AND NOT attisdropped),
+	ARRAY['name', 'slot', 'kind', 'holder', 'owner', 'token', 'ttl',
+	      'granted_at', 'expires_at', 'released_at'],
+	'lockservice.leases columns are in the pinned order');
+SELECT col_type_is('lockservice', 'leases', 'name', 'text', 'leases.name is text');
+SELECT col_type_is('lockservice', 'leases', 'slot', 'integer', 'leases.slot is integer');
+SELECT col_type_is('lockservice', 'leases', 'kind', 'char', 'leases.kind is "char"');
+SELECT col_type_is('lockservice', 'leases', 'holder', 'text', 'leases.holder is text');
+SELECT col_type_is('lockservice', 'leases', 'owner', 'oid', 'leases.owner is oid');
+SELECT col_type_is('lockservice', 'leases', 'token', 'bigint', 'leases.token is bigint');
+SELECT col_type_is('lockservice', 'leases', 'ttl', 'interval', 'leases.ttl is interval');
+SELECT col_type_is('lockservice', 'leases', 'granted_at', 'timestamp with time zone',
+	'leases.granted_at is timestamptz');
+SELECT col_type_is('lockservice', 'leases', 'expires_at', 'timestamp with time zone',
+	'leases.expires_at is timestamptz');
+SELECT col_type_is('lockservice', 'leases', 'released_at', 'timestamp with time zone',
+	'leases.released_at is timestamptz');
+SELECT col_is_null('lockservice', 'leases', 'released_at',
+	'leases.released_at is nullable (NULL while held)');
+SELECT has_pk('lockservice', 'leases', 'lockservice.leases has a primary key');
+SELECT col_is_pk('lockservice', 'leases', ARRAY['name', 'slot'],
+	'primary key of lockservice.leases is (name, slot)');
+SELECT ok((SELECT 'fillfactor=50' = ANY (reloptions) FROM pg_catalog.pg_class
+            WHERE oid = 'lockservice.leases'::pg_catalog.regclass),
+	'lockservice.leases has fillfactor 50');
+
+-- ------------------------------------------------------------------- fences
+SELECT has_table('lockservice', 'fences', 'table lockservice.fences exists');
+SELECT columns_are('lockservice', 'fences', ARRAY['resource', 'token', 'fenced_at'],
+	'lockservice.fences has exactly the pinned columns');
+SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_catalog.pg_attribute
+            WHERE attrelid = 'lockservice.fences'::pg_catalog.regclass
+              AND attnum > 0 AND NOT attisdropped),
+	ARRAY['resource', 'token', 'fenced_at'],
+	'lockservice.fences columns are in the pinned order');
+SELECT col_type_is('lockservice', 'fences', 'resource', 'text', 'fences.resource is text');
+SELECT col_type_is('lockservice', 'fences', 'token', 'bigint', 'fences.token is bigint');
+SELECT col_type_is('lockservice', 'fences', 'fenced_at', 'timestamp with time zone',
+	'fences.fenced_at is timestamptz');
+SELECT col_is_pk('lockservice', 'fences', 'resource',
+	'primary key of lockservice.fences is (resource)');
+
+-- ----------------------------------------------------------------- sequence
+SELECT has_sequence('lockservice', 'fencing_seq', 'sequence lockservice.fencing_seq exists');
+SELECT is((SELECT seqtypid::pg_catalog.regtype::text FROM pg_catalog.pg_sequence
+            WHERE seqrelid = 'lockservice.fencing_seq'::pg_catalog.regclass),
+	'bigint', 'fencing_seq is a bigint sequence');
+SELECT is((SELECT seqcycle FROM pg_catalog.pg_sequence
+            WHERE seqrelid = 'lockservice.fencing_seq'::pg_catalog.regclass),
+	false, 'fencing_seq does not cycle (tokens are never reissued)');
+SELECT ok((SELECT seqincrement > 0 FROM pg_catalog.pg_sequence
+            WHERE seqrelid = 'lockservice.fencing_seq'::pg_catalog.regclass),
+	'fencing_seq increases');
+
+-- --------------------------------------------------------------------- view
+SELECT has_view('lockservice', 'leases_live', 'view lockservice.leases_live exists');
+SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_catalog.pg_attribute
+            WHERE attrelid = 'lockservice.leases_live'::pg_catalog.regclass
+              AND attnum > 0 AND NOT attisdropped),
+	ARRAY['name', 'holder', 'owner', 'token', 'granted_at', 'expires_at', 'remaining'],
+	'lockservice.leases_live has the pinned columns in order');
+SELECT col_type_is('lockservice', 'leases_live', 'name', 'text', 'leases_live.name is text');
+SELECT col_type_is('lockservice', 'leases_live', 'holder', 'text', 'leases_live.holder is text');
+SELECT col_type_is('lockservice', 'leases_live', 'owner', 'regrole', 'leases_live.owner is regrole');
+SELECT col_type_is('lockservice', 'leases_live', 'token', 'bigint', 'leases_live.token is bigint');
+SELECT col_type_is('lockservice', 'leases_live', 'granted_at', 'timestamp with time zone',
+	'leases_live.granted_at is timestamptz');
+SELECT col_type_is('lockservice', 'leases_live', 'expires_at', 'timestamp with time zone',
+	'leases_live.expires_at is timestamptz');
+SELECT col_type_is('lockservice', 'leases_live', 'remaining', 'interval',
+	'leases_live.remaining is interval');
+
+-- ---------------------------------------------------------------- functions
+-- lock_acquire(name text, holder text, ttl interval DEFAULT '30 seconds', wait interval DEFAULT '0') -> bigint
+SELECT has_function('lockservice', 'lock_acquire', ARRAY['text', 'text', 'interval', 'interval'],
+	'lock_acquire(text, text, interval, interval) exists');
+SELECT function_returns('lockservice', 'lock_acquire', ARRAY['text', 'text', 'interval', 'interval'],
+	'bigint', 'lock_acquire returns bigint');
+SELECT is(pg_catalog.pg_get_function_arguments(
+		'lockservice.lock_acquire(text,text,interval,interval)'::pg_catalog.regprocedure),
+	$$name text, holder text, ttl interval DEFAULT '00:00:30'::interval, wait interval DEFAULT '00:00:00'::interval$$,
+	'lock_acquire arguments: names, order and defaults (30 seconds, 0) as pinned');
+SELECT isnt_definer('lockservice', 'lock_acquire', ARRAY['text', 'text', 'interval', 'interval'],
+	'lock_acquire is not SECURITY DEFINER');
+SELECT isnt_strict('lockservice', 'lock_acquire', ARRAY['text', 'text', 'interval', 'interval'],
+	'lock_acquire is not STRICT');
+SELECT volatility_is('lockservice', 'lock_acquire', ARRAY['text', 'text', 'interval', 'interval'],
+	'volatile', 'lock_acquire is VOLATILE');
+
+-- lock_renew(name text, token bigint, ttl interval DEFAULT NULL) -> boolean
+SELECT has_function('lockservice', 'lock_renew', ARRAY['text', 'bigint', 'interval'],
+	'lock_renew(text, bigint, interval) exists');
+SELECT function_returns('lockservice', 'lock_renew', ARRAY['text', 'bigint', 'interval'],
+	'boolean', 'lock_renew returns boolean');
+SELECT is(pg_catalog.pg_get_function_arguments(
+		'lockservice.lock_renew(text,bigint,interval)'::pg_catalog.regprocedure),
+	'name text, token bigint, ttl interval DEFAULT NULL::interval',
+	'lock_renew arguments: names, order and default (NULL) as pinned');
+SELECT isnt_definer('lockservice', 'lock_renew', ARRAY['text', 'bigint', 'interval'],
+	'lock_renew is not SECURITY DEFINER');
+SELECT isnt_strict('lockservice', 'lock_renew', ARRAY['text', 'bigint', 'interval'],
+	'lock_renew is not STRICT');
+SELECT volatility_is('lockservice', 'lock_renew', ARRAY['text', 'bigint', 'interval'],
+	'volatile', 'lock_renew is VOLATILE');
+
+-- lock_release(name text, token bigint) -> boolean
+SELECT has_function('lockservice', 'lock_release', ARRAY['text', 'bigint'],
+	'lock_release(text, bigint) exists');
+SELECT function_returns('lockservice', 'lock_release', ARRAY['text', 'bigint'],
+	'boolean', 'lock_release returns boolean');
+SELECT is(pg_catalog.pg_get_function_arguments(
+		'lockservice.lock_release(text,bigint)'::pg_catalog.regprocedure),
+	'name text, token bigint', 'lock_release arguments as pinned');
+SELECT isnt_definer('lockservice', 'lock_release', ARRAY['text', 'bigint'],
+	'lock_release is not SECURITY DEFINER');
+SELECT isnt_strict('lockservice', 'lock_release', ARRAY['text', 'bigint'],
+	'lock_release is not STRICT');
+SELECT volatility_is('lockservice', 'lock_release', ARRAY['text', 'bigint'],
+	'volatile', 'lock_release is VOLATILE');
+
+-- lock_check(name text, token bigint) -> boolean
+SELECT has_function('lockservice', 'lock_check', ARRAY['text', 'bigint'],
+	'lock_check(text, bigint) exists');
+SELECT function_returns('lockservice', 'lock_check', ARRAY['text', 'bigint'],
+	'boolean', 'lock_check returns boolean');
+SELECT is(pg_catalog.pg_get_function_arguments(
+		'lockservice.lock_check(text,bigint)'::pg_catalog.regprocedure),
+	'name text, token bigint', 'lock_check arguments as pinned');
+SELECT isnt_definer('lockservice', 'lock_check', ARRAY['text', 'bigint'],
+	'lock_check is not SECURITY DEFINER');
+SELECT isnt_strict('lockservice', 'lock_check', ARRAY['text', 'bigint'],
+	'lock_check is not STRICT');
+SELECT volatility_is('lockservice', 'lock_check', ARRAY['text', 'bigint'],
+	'volatile', 'lock_check is VOLATILE');
+
+-- fence(resource text, token bigint) -> void
+SELECT has_function('lockservice', 'fence', ARRAY['text', 'bigint'],
+	'fence(text, bigint) exists');
+SELECT function_returns('lockservice', 'fence', ARRAY['text', 'bigint'],
+	'void', 'fence returns void');
+SELECT is(pg_catalog.pg_get_function_arguments(
+		'lockservice.fence(text,bigint)'::pg_catalog.regprocedure),
+	'resource text, token bigint', 'fence arguments as pinned');
+SELECT isnt_definer('lockservice', 'fence', ARRAY['text', 'bigint'],
+	'fence is not SECURITY DEFINER');
+SELECT isnt_strict('lockservice', 'fence', ARRAY['text', 'bigint'],
+	'fence is not STRICT');
+SELECT volatility_is('lockservice', 'fence', ARRAY['text', 'bigint'],
+	'volatile', 'fence is VOLATILE');
+
+-- last_issued_token() -> bigint
+SELECT has_function('lockservice', 'last_issued_token', ARRAY[]::name[],
+	'last_issued_token() exists');
+SELECT function_returns('lockservice', 'last_issued_token', ARRAY[]::name[],
+	'bigint', 'last_issued_token returns bigint');
+SELECT isnt_definer('lockservice', 'last_issued_token', ARRAY[]::name[],
+	'last_issued_token is not SECURITY DEFINER');
+SELECT isnt_strict('lockservice', 'last_issued_token', ARRAY[]::name[],
+	'last_issued_token is not STRICT');
+SELECT volatility_is('lockservice', 'last_issued_token', ARRAY[]::name[],
+	'volatile', 'last_issued_token is VOLATILE (it changes within a statement)');
+
+-- advance_token_counter(at_least bigint) -> bigint
+SELECT has_function('lockservice', 'advance_token_counter', ARRAY['bigint'],
+	'advance_token_counter(bigint) exists');
+SELECT function_returns('lockservice', 'advance_token_counter', ARRAY['bigint'],
+	'bigint', 'advance_token_counter returns bigint');
+SELECT is(pg_catalog.pg_get_function_arguments(
+		'lockservice.advance_token_counter(bigint)'::pg_catalog.regprocedure),
+	'at_least bigint', 'advance_token_counter arguments as pinned');
+SELECT isnt_definer('lockservice', 'advance_token_counter', ARRAY['bigint'],
+	'advance_token_counter is not SECURITY DEFINER');
+SELECT isnt_strict('lockservice', 'advance_token_counter', ARRAY['bigint'],
+	'advance_token_counter is not STRICT');
+SELECT volatility_is('lockservice', 'advance_token_counter', ARRAY['bigint'],
+	'volatile', 'advance_token_counter is VOLATILE');
+
+-- every function of the extension, including ones added later
+SELECT is_empty(
+	$$SELECT p.oid::pg_catalog.regprocedure::text
+	    FROM pg_catalog.pg_proc p
+	    JOIN pg_catalog.pg_depend d
+	      ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+	     AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+	    JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'lockservice'
+	   WHERE p.prosecdef$$,
+	'no function of lockservice is SECURITY DEFINER');
+SELECT is_empty(
+	$$SELECT p.oid::pg_catalog.regprocedure::text
+	    FROM pg_catalog.pg_proc p
+	    JOIN pg_catalog.pg_depend d
+	      ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+	     AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+	    JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'lockservice'
+	   WHERE p.proisstrict$$,
+	'no function of lockservice is STRICT (pg_proc.proisstrict = false)');
+SELECT is_empty(
+	$$SELECT p.oid::pg_catalog.regprocedure::text
+	    FROM pg_catalog.pg_proc p
+	   WHERE p.pronamespace = 'lockservice'::pg_catalog.regnamespace
+	     AND (p.prosecdef OR p.proisstrict)$$,
+	'no function in schema lockservice is SECURITY DEFINER or STRICT');
+SELECT is_empty(
+	$$SELECT p.oid::pg_catalog.regprocedure::text
+	    FROM pg_catalog.pg_proc p
+	   WHERE p.oid IN ('lockservice.lock_acquire(text,text,interval,interval)'::pg_catalog.regprocedure,
+	                   'lockservice.lock_renew(text,bigint,interval)'::pg_catalog.regprocedure,
+	                   'lockservice.lock_release(text,bigint)'::pg_catalog.regprocedure,
+	                   'lockservice.lock_check(text,bigint)'::pg_catalog.regprocedure,
+	                   'lockservice.fence(text,bigint)'::pg_catalog.regprocedure,
+	                   'lockservice.advance_token_counter(bigint)'::pg_catalog.regprocedure)
+	     AND p.proparallel <> 'u'$$,
+	'the writing functions are PARALLEL UNSAFE');
+SELECT * FROM finish();
+ROLLBACK;
