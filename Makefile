@@ -9,7 +9,8 @@ OBJS = \
 	src/token.o \
 	src/wait.o \
 	src/lease.o \
-	src/fence.o
+	src/fence.o \
+	src/reaper.o
 
 DATA = $(wildcard sql/lockservice--*.sql)
 

@@ -110,6 +110,30 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION lockservice.advance_token_counter(bigint) IS
 	'make every future token greater than at_least (run after restoring a dump into a new cluster)';
 
+/* The reaper: see src/reaper.c. */
+CREATE FUNCTION lockservice.start_reaper()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'start_reaper'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION lockservice.start_reaper() IS
+	'start the reaper of this database (without shared_preload_libraries); returns its pid';
+
+CREATE FUNCTION lockservice.stop_reaper()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'stop_reaper'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION lockservice.stop_reaper() IS
+	'stop the reaper of this database; false when none was running';
+
+CREATE FUNCTION lockservice.reaper_status(
+	OUT datid oid, OUT pid integer, OUT started_at timestamptz,
+	OUT last_run timestamptz, OUT reaped bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'reaper_status'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION lockservice.reaper_status() IS
+	'the running reapers: database, pid, start, last run, expired leases reaped';
+
 /* Live leases, for people and monitoring. */
 CREATE VIEW lockservice.leases_live AS
 	SELECT l.name,
@@ -137,3 +161,5 @@ REVOKE ALL ON SEQUENCE lockservice.fencing_seq FROM PUBLIC;
 GRANT USAGE ON SCHEMA lockservice TO PUBLIC;
 GRANT SELECT ON lockservice.leases_live TO PUBLIC;
 REVOKE ALL ON FUNCTION lockservice.advance_token_counter(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lockservice.start_reaper() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lockservice.stop_reaper() FROM PUBLIC;

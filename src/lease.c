@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "lockservice.h"
@@ -44,6 +45,9 @@ PG_FUNCTION_INFO_V1(lock_acquire);
 PG_FUNCTION_INFO_V1(lock_renew);
 PG_FUNCTION_INFO_V1(lock_release);
 PG_FUNCTION_INFO_V1(lock_check);
+
+/* How long the reaper keeps the row of a released lease. */
+#define REAP_RELEASED_AFTER_USECS	(60 * USECS_PER_SEC)
 
 /* How long a waiter sleeps at most when a row is busy and nobody wakes it. */
 #define BUSY_RECHECK_USECS		(1000 * 1000)
@@ -445,4 +449,64 @@ lock_check(PG_FUNCTION_ARGS)
 	held = LockOwnLease(&t, name, token, LockTupleKeyShare, &lease);
 	StoreClose(&t);
 	PG_RETURN_BOOL(held);
+}
+
+/*
+ * Delete up to max_rows lease rows that have ended: expired leases, and
+ * rows released more than REAP_RELEASED_AFTER_USECS ago (kept until then so
+ * that a name used again soon is a HOT update, not an insert).  Rows that a
+ * transaction holds locked (a lock_check, an acquire in progress) are
+ * skipped, never waited for.  Returns the number of expired leases reaped;
+ * *more says whether the batch was full.  Runs in the caller's transaction
+ * and snapshot; their waiters wake when it commits.
+ */
+int64
+LeaseReapEnded(int max_rows, bool *more)
+{
+	StoreTable	t;
+	TableScanDesc scan;
+	TimestampTz now = GetCurrentTimestamp();
+	int64		expired = 0;
+	int			deleted = 0;
+
+	*more = false;
+	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
+	scan = StoreBeginScan(&t, GetActiveSnapshot());
+	while (StoreScanNext(&t, scan))
+	{
+		Lease		lease;
+		bool		isnull;
+		bool		is_expired;
+		text	   *name;
+
+		LeaseFromRow(&t, &lease);
+		if (lease.released)
+		{
+			TimestampTz released_at = DatumGetTimestampTz(slot_getattr(t.row, Anum_leases_released_at, &isnull));
+
+			if (released_at > now - REAP_RELEASED_AFTER_USECS)
+				continue;
+			is_expired = false;
+		}
+		else if (lease.expires_at <= now)
+			is_expired = true;
+		else
+			continue;
+
+		if (StoreLock(&t, LockTupleExclusive, false) != STORE_LOCKED)
+			continue;
+		name = DatumGetTextPP(slot_getattr(t.row, Anum_leases_name, &isnull));
+		StoreDelete(&t);
+		WaitWakeAtTransactionEnd(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+		if (is_expired)
+			expired++;
+		if (++deleted >= max_rows)
+		{
+			*more = true;
+			break;
+		}
+	}
+	table_endscan(scan);
+	StoreClose(&t);
+	return expired;
 }

@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "lockservice.h"
+#include "reaper.h"
 #include "wait.h"
 
 PG_MODULE_MAGIC;
@@ -69,4 +70,5 @@ _PG_init(void)
 	MarkGUCPrefixReserved("lockservice");
 
 	WaitInit();
+	ReaperInit();
 }

@@ -56,6 +56,9 @@ extern int	lockservice_max_holder_length;
 extern int	lockservice_wait_slots;
 extern bool lockservice_sync_grants;
 
+/* leases (src/lease.c) */
+extern int64 LeaseReapEnded(int max_rows, bool *more);
+
 /* input checks (src/input.c) */
 extern int64 IntervalToMicroseconds(const Interval *span);
 extern text *InputName(FunctionCallInfo fcinfo, int argno, const char *what);

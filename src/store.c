@@ -280,3 +280,34 @@ StoreUpdate(StoreTable *t)
 	t->wrote = true;
 	CommandCounterIncrement();
 }
+
+/* Start a sequential scan of the table with a snapshot of the caller's. */
+TableScanDesc
+StoreBeginScan(StoreTable *t, Snapshot snapshot)
+{
+	return table_beginscan(t->rel, snapshot, 0, NULL);
+}
+
+/* The next row of a scan into t->row; false at the end. */
+bool
+StoreScanNext(StoreTable *t, TableScanDesc scan)
+{
+	return table_scan_getnextslot(scan, ForwardScanDirection, t->row);
+}
+
+/* Delete the row locked by StoreLock(). */
+void
+StoreDelete(StoreTable *t)
+{
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_delete(t->rel, &t->row->tts_tid,
+								GetCurrentCommandId(true), InvalidSnapshot,
+								InvalidSnapshot, true, &tmfd, false);
+	if (result != TM_Ok)
+		elog(ERROR, "lockservice: locked row of \"%s\" changed under its lock (%d)",
+			 RelationGetRelationName(t->rel), (int) result);
+	t->wrote = true;
+	CommandCounterIncrement();
+}

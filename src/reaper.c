@@ -1,0 +1,778 @@
+/*-------------------------------------------------------------------------
+ *
+ * reaper.c
+ *	  The background workers that reap expired leases: a launcher, and one
+ *	  reaper per database in which lockservice is installed.
+ *
+ * Correctness never depends on them (acquire treats an expired lease as
+ * free); they clean up, wake the waiters of expired leases and report.
+ *
+ * With shared_preload_libraries the launcher starts with the server (once
+ * recovery has finished: nothing runs on a standby) and keeps a reaper
+ * running in every database that has the extension.  It cannot read other
+ * databases' catalogs, so it starts a reaper in every database that allows
+ * connections and is not a template; a reaper that finds no extension
+ * exits for good.  CREATE EXTENSION, CREATE DATABASE, DROP DATABASE and
+ * ALTER DATABASE RENAME tell the launcher through a utility hook: those
+ * last two (and CREATE DATABASE from a template with a reaper) first stop
+ * the database's reaper, which would otherwise make them fail with "being
+ * accessed by other users".
+ *
+ * Without preloading, lockservice.start_reaper() starts a reaper for the
+ * current database as a dynamic background worker, and stop_reaper() stops
+ * it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/utility.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "lockservice.h"
+#include "reaper.h"
+
+PG_FUNCTION_INFO_V1(start_reaper);
+PG_FUNCTION_INFO_V1(stop_reaper);
+PG_FUNCTION_INFO_V1(reaper_status);
+
+#define REAPER_SHMEM_NAME		"lockservice reapers v1"
+#define REAPER_LAYOUT_VERSION	1
+#define REAPER_MAX_DATABASES	64
+#define REAPER_BATCH_SIZE		1000
+#define REAPER_TYPE				"lockservice reaper"
+#define LAUNCHER_TYPE			"lockservice launcher"
+#define LAUNCHER_NAP_MS			5000
+#define REAPER_RESTART_SECS		1
+
+/* GUC */
+int			lockservice_reap_interval = 1000;
+
+/* The reaper of one database, as the launcher and the reaper see it. */
+typedef struct ReaperSlot
+{
+	Oid			dboid;			/* InvalidOid: slot unused */
+	bool		wanted;			/* the launcher keeps a reaper running here */
+	bool		paused;			/* a DROP/RENAME of the database is running */
+	pid_t		pid;			/* the running reaper, or 0 */
+	Latch	   *latch;			/* its latch */
+	TimestampTz started_at;
+	TimestampTz last_run;
+	int64		reaped;			/* expired leases reaped since it started */
+} ReaperSlot;
+
+typedef struct ReaperShared
+{
+	uint32		layout_version;
+	LWLock	   *lock;			/* protects everything below */
+	Latch	   *launcher_latch;
+	ReaperSlot	slots[REAPER_MAX_DATABASES];
+} ReaperShared;
+
+static ReaperShared *reaper_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* set by SIGUSR2: stop_reaper() asked this reaper to exit for good */
+static volatile sig_atomic_t stop_requested = false;
+
+static Size
+ReaperShmemSize(void)
+{
+	return sizeof(ReaperShared);
+}
+
+static void
+ReaperShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(ReaperShmemSize());
+	RequestNamedLWLockTranche("lockservice reapers", 1);
+}
+
+static void
+ReaperShmemStartup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	reaper_shared = ShmemInitStruct(REAPER_SHMEM_NAME, ReaperShmemSize(), &found);
+	if (!found)
+	{
+		memset(reaper_shared, 0, sizeof(ReaperShared));
+		reaper_shared->layout_version = REAPER_LAYOUT_VERSION;
+		reaper_shared->lock = &(GetNamedLWLockTranche("lockservice reapers"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* The slot of a database, optionally claiming a free one; caller locks. */
+static ReaperSlot *
+ReaperSlotFor(Oid dboid, bool create)
+{
+	ReaperSlot *free_slot = NULL;
+
+	for (int i = 0; i < REAPER_MAX_DATABASES; i++)
+	{
+		ReaperSlot *slot = &reaper_shared->slots[i];
+
+		if (slot->dboid == dboid)
+			return slot;
+		if (slot->dboid == InvalidOid && free_slot == NULL)
+			free_slot = slot;
+	}
+	if (create && free_slot != NULL)
+	{
+		memset(free_slot, 0, sizeof(ReaperSlot));
+		free_slot->dboid = dboid;
+	}
+	return create ? free_slot : NULL;
+}
+
+/* Ask the launcher to look again at once. */
+static void
+WakeLauncher(void)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(reaper_shared->lock, LW_SHARED);
+	latch = reaper_shared->launcher_latch;
+	LWLockRelease(reaper_shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* Mark a database as one that should have a reaper, and tell the launcher. */
+static void
+WantReaper(Oid dboid)
+{
+	ReaperSlot *slot;
+
+	LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+	slot = ReaperSlotFor(dboid, true);
+	if (slot)
+		slot->wanted = true;
+	LWLockRelease(reaper_shared->lock);
+	if (slot == NULL)
+		ereport(WARNING,
+				(errmsg("lockservice: no reaper slot free for database %u", dboid),
+				 errhint("At most %d databases get a reaper.", REAPER_MAX_DATABASES)));
+	WakeLauncher();
+}
+
+/*
+ * Stop the reaper of a database for the length of a statement that needs
+ * the database to itself (or let it run again).
+ */
+static void
+PauseReaper(Oid dboid, bool pause)
+{
+	ReaperSlot *slot;
+	Latch	   *latch = NULL;
+
+	if (!OidIsValid(dboid))
+		return;
+	LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+	slot = ReaperSlotFor(dboid, false);
+	if (slot)
+	{
+		slot->paused = pause;
+		latch = slot->latch;
+	}
+	LWLockRelease(reaper_shared->lock);
+	if (latch)
+		SetLatch(latch);
+	if (!pause)
+		WakeLauncher();
+}
+
+/*
+ * Utility hook: keep reapers out of the way of statements that need a
+ * database to themselves, and tell the launcher about new databases and
+ * new installations of the extension.
+ */
+static void
+ReaperProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	volatile Oid paused_db = InvalidOid;
+	char	   *volatile created_db = NULL;
+	volatile bool created_extension = false;
+
+	if (IsA(parsetree, DropdbStmt))
+		paused_db = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
+	else if (IsA(parsetree, RenameStmt) &&
+			 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+		paused_db = get_database_oid(((RenameStmt *) parsetree)->subname, true);
+	else if (IsA(parsetree, CreatedbStmt))
+	{
+		CreatedbStmt *stmt = (CreatedbStmt *) parsetree;
+		ListCell   *lc;
+
+		created_db = stmt->dbname;
+		foreach(lc, stmt->options)
+		{
+			DefElem    *opt = lfirst(lc);
+
+			if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+				paused_db = get_database_oid(defGetString(opt), true);
+		}
+	}
+	else if (IsA(parsetree, CreateExtensionStmt) &&
+			 strcmp(((CreateExtensionStmt *) parsetree)->extname, "lockservice") == 0)
+		created_extension = true;
+
+	PauseReaper(paused_db, true);
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		PauseReaper(paused_db, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	/*
+	 * A dropped database's slot stays paused until the launcher sees the
+	 * database gone (the drop commits after this returns).
+	 */
+	if (!IsA(parsetree, DropdbStmt))
+		PauseReaper(paused_db, false);
+
+	if (created_extension)
+		WantReaper(MyDatabaseId);
+	if (created_db != NULL)
+	{
+		Oid			dboid = get_database_oid(created_db, true);
+
+		if (OidIsValid(dboid))
+			WantReaper(dboid);
+	}
+}
+
+/* Register the launcher, shared memory and the utility hook (preloaded). */
+void
+ReaperInit(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomIntVariable("lockservice.reap_interval",
+							"Time between two runs of the reaper.",
+							NULL,
+							&lockservice_reap_interval,
+							1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = ReaperShmemRequest;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = ReaperShmemStartup;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = ReaperProcessUtility;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = REAPER_RESTART_SECS;
+	strlcpy(worker.bgw_library_name, "lockservice", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "lockservice_launcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, LAUNCHER_TYPE, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, LAUNCHER_TYPE, BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Start a reaper for a database; NULL when no worker slot is free. */
+static BackgroundWorkerHandle *
+StartReaperWorker(Oid dboid, pid_t notify_pid)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = REAPER_RESTART_SECS;
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_notify_pid = notify_pid;
+	strlcpy(worker.bgw_library_name, "lockservice", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "lockservice_reaper_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "lockservice reaper for database %u", dboid);
+	strlcpy(worker.bgw_type, REAPER_TYPE, BGW_MAXLEN);
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return NULL;
+	return handle;
+}
+
+/*
+ * Launcher: note the databases that exist, forget the ones that are gone,
+ * and return a bitmap-like array of which slots still have a database.
+ */
+static void
+LauncherScanDatabases(bool first)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	bool		exists[REAPER_MAX_DATABASES] = {0};
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+		ReaperSlot *slot;
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+		/* at start every database is probed; later only the ones known */
+		slot = ReaperSlotFor(db->oid, first);
+		if (slot == NULL)
+			continue;
+		if (first)
+			slot->wanted = true;
+		exists[slot - reaper_shared->slots] = true;
+	}
+	for (int i = 0; i < REAPER_MAX_DATABASES; i++)
+	{
+		ReaperSlot *slot = &reaper_shared->slots[i];
+
+		if (slot->dboid != InvalidOid && !exists[i] && slot->pid == 0)
+			slot->dboid = InvalidOid;
+	}
+	LWLockRelease(reaper_shared->lock);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/* Launcher main loop. */
+PGDLLEXPORT void lockservice_launcher_main(Datum main_arg);
+
+void
+lockservice_launcher_main(Datum main_arg)
+{
+	BackgroundWorkerHandle *handles[REAPER_MAX_DATABASES] = {0};
+	Oid			handle_db[REAPER_MAX_DATABASES] = {0};
+	bool		first = true;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+	reaper_shared->launcher_latch = MyLatch;
+	LWLockRelease(reaper_shared->lock);
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		LauncherScanDatabases(first);
+		first = false;
+
+		for (int i = 0; i < REAPER_MAX_DATABASES; i++)
+		{
+			ReaperSlot *slot = &reaper_shared->slots[i];
+			bool		start;
+			Oid			dboid;
+
+			/* forget handles of reapers that are gone for good */
+			if (handles[i] != NULL)
+			{
+				pid_t		pid;
+
+				if (GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED ||
+					handle_db[i] != slot->dboid)
+				{
+					pfree(handles[i]);
+					handles[i] = NULL;
+				}
+			}
+
+			LWLockAcquire(reaper_shared->lock, LW_SHARED);
+			dboid = slot->dboid;
+			start = dboid != InvalidOid && slot->wanted && !slot->paused &&
+				slot->pid == 0 && handles[i] == NULL;
+			LWLockRelease(reaper_shared->lock);
+			if (start)
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+				handles[i] = StartReaperWorker(dboid, MyProcPid);
+				handle_db[i] = dboid;
+				MemoryContextSwitchTo(old);
+				if (handles[i] == NULL)
+					ereport(LOG,
+							(errmsg("lockservice: no background worker slot free for the reaper of database %u", dboid),
+							 errhint("Raise max_worker_processes.")));
+			}
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 LAUNCHER_NAP_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+static void
+ReaperSigusr2(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	stop_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/* on exit: the slot no longer has a running reaper */
+static void
+ReaperDetach(int code, Datum arg)
+{
+	ReaperSlot *slot = (ReaperSlot *) DatumGetPointer(arg);
+
+	LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+	if (slot->pid == MyProcPid)
+	{
+		slot->pid = 0;
+		slot->latch = NULL;
+	}
+	LWLockRelease(reaper_shared->lock);
+	WakeLauncher();
+}
+
+/*
+ * Claim the slot of the database for this reaper; NULL when this reaper
+ * should not run (no slot, not wanted, paused, or another one runs).
+ */
+static ReaperSlot *
+ReaperClaimSlot(Oid dboid)
+{
+	ReaperSlot *slot;
+
+	LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+	slot = ReaperSlotFor(dboid, false);
+	if (slot && (!slot->wanted || slot->paused ||
+				 (slot->pid != 0 && kill(slot->pid, 0) == 0)))
+		slot = NULL;
+	if (slot)
+	{
+		slot->pid = MyProcPid;
+		slot->latch = MyLatch;
+		slot->started_at = GetCurrentTimestamp();
+		slot->reaped = 0;
+	}
+	LWLockRelease(reaper_shared->lock);
+	return slot;
+}
+
+/* Whether this reaper should stop for good. */
+static bool
+ReaperShouldExit(ReaperSlot *slot)
+{
+	bool		exit_now = stop_requested;
+
+	if (slot)
+	{
+		LWLockAcquire(reaper_shared->lock, LW_SHARED);
+		exit_now |= slot->paused || !slot->wanted;
+		LWLockRelease(reaper_shared->lock);
+	}
+	return exit_now;
+}
+
+/*
+ * One reaping round: batches of up to REAPER_BATCH_SIZE rows, each in its
+ * own transaction, until none is full.  Returns false when the extension
+ * is gone from the database.
+ */
+static bool
+ReaperRun(ReaperSlot *slot)
+{
+	bool		more = true;
+
+	while (more)
+	{
+		int64		reaped = 0;
+		bool		installed;
+
+		more = false;
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		installed = OidIsValid(get_extension_oid("lockservice", true));
+		if (installed && !RecoveryInProgress())
+		{
+			pgstat_report_activity(STATE_RUNNING, "reaping expired leases");
+			reaped = LeaseReapEnded(REAPER_BATCH_SIZE, &more);
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		if (!installed)
+			return false;
+		if (slot)
+		{
+			LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+			slot->last_run = GetCurrentTimestamp();
+			slot->reaped += reaped;
+			LWLockRelease(reaper_shared->lock);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	return true;
+}
+
+/* Reaper main loop. */
+PGDLLEXPORT void lockservice_reaper_main(Datum main_arg);
+
+void
+lockservice_reaper_main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+	ReaperSlot *slot = NULL;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGUSR2, ReaperSigusr2);
+	BackgroundWorkerUnblockSignals();
+
+	if (reaper_shared != NULL)
+	{
+		slot = ReaperClaimSlot(dboid);
+		if (slot == NULL)
+			proc_exit(0);
+		before_shmem_exit(ReaperDetach, PointerGetDatum(slot));
+	}
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (ReaperShouldExit(slot))
+			break;
+		if (!ReaperRun(slot))
+		{
+			/* the extension is not (or no longer) installed here */
+			if (slot)
+			{
+				LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+				slot->wanted = false;
+				LWLockRelease(reaper_shared->lock);
+			}
+			break;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 lockservice_reap_interval, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	proc_exit(0);
+}
+
+/* The pid of the reaper of the current database, or 0. */
+static pid_t
+CurrentDatabaseReaper(void)
+{
+	pid_t		pid = 0;
+
+	if (reaper_shared != NULL)
+	{
+		ReaperSlot *slot;
+
+		LWLockAcquire(reaper_shared->lock, LW_SHARED);
+		slot = ReaperSlotFor(MyDatabaseId, false);
+		if (slot)
+			pid = slot->pid;
+		LWLockRelease(reaper_shared->lock);
+		return pid;
+	}
+
+	/* without shared memory, look for it among the backends */
+	for (int i = 1; i <= pgstat_fetch_stat_numbackends(); i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be = &local->backendStatus;
+
+		if (be->st_databaseid == MyDatabaseId && be->st_backendType == B_BG_WORKER &&
+			strcmp(GetBackgroundWorkerTypeByPid(be->st_procpid) ?
+				   GetBackgroundWorkerTypeByPid(be->st_procpid) : "", REAPER_TYPE) == 0)
+			pid = be->st_procpid;
+	}
+	return pid;
+}
+
+/*
+ * SQL: lockservice.start_reaper() starts the reaper of the current database
+ * and returns its pid.  With shared_preload_libraries the launcher runs it
+ * (this only makes sure it is wanted).
+ */
+Datum
+start_reaper(PG_FUNCTION_ARGS)
+{
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+
+	CheckWritable("lockservice.start_reaper()");
+	if (reaper_shared != NULL)
+	{
+		WantReaper(MyDatabaseId);
+		PG_RETURN_NULL();
+	}
+	if ((pid = CurrentDatabaseReaper()) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a lockservice reaper already runs in this database (pid %d)", (int) pid)));
+	handle = StartReaperWorker(MyDatabaseId, MyProcPid);
+	if (handle == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start a lockservice reaper: no background worker slot is free"),
+				 errhint("Raise max_worker_processes (a restart is needed), or stop another background worker.")));
+	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("the lockservice reaper did not start"),
+				 errhint("See the server log.")));
+	PG_RETURN_INT32((int32) pid);
+}
+
+/*
+ * SQL: lockservice.stop_reaper() stops the reaper of the current database
+ * for good (until start_reaper() or, when preloaded, a restart).  Returns
+ * whether one was running.
+ */
+Datum
+stop_reaper(PG_FUNCTION_ARGS)
+{
+	pid_t		pid;
+
+	if (reaper_shared != NULL)
+	{
+		ReaperSlot *slot;
+
+		LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+		slot = ReaperSlotFor(MyDatabaseId, false);
+		if (slot)
+			slot->wanted = false;
+		LWLockRelease(reaper_shared->lock);
+	}
+	pid = CurrentDatabaseReaper();
+	if (pid == 0)
+		PG_RETURN_BOOL(false);
+	if (kill(pid, SIGUSR2) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not signal the lockservice reaper (pid %d): %m", (int) pid)));
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * SQL: lockservice.reaper_status() lists the reapers: database, pid, start,
+ * last run and leases reaped.  Without shared_preload_libraries only the
+ * current database's reaper is known, without its counts.
+ */
+Datum
+reaper_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (reaper_shared != NULL)
+	{
+		ReaperSlot	copy[REAPER_MAX_DATABASES];
+
+		LWLockAcquire(reaper_shared->lock, LW_SHARED);
+		memcpy(copy, reaper_shared->slots, sizeof(copy));
+		LWLockRelease(reaper_shared->lock);
+		for (int i = 0; i < REAPER_MAX_DATABASES; i++)
+		{
+			Datum		values[5];
+			bool		nulls[5] = {0};
+
+			if (copy[i].dboid == InvalidOid || copy[i].pid == 0)
+				continue;
+			values[0] = ObjectIdGetDatum(copy[i].dboid);
+			values[1] = Int32GetDatum((int32) copy[i].pid);
+			values[2] = TimestampTzGetDatum(copy[i].started_at);
+			values[3] = TimestampTzGetDatum(copy[i].last_run);
+			nulls[3] = copy[i].last_run == 0;
+			values[4] = Int64GetDatum(copy[i].reaped);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	else
+	{
+		pid_t		pid = CurrentDatabaseReaper();
+
+		if (pid != 0)
+		{
+			Datum		values[5];
+			bool		nulls[5] = {false, false, true, true, true};
+
+			values[0] = ObjectIdGetDatum(MyDatabaseId);
+			values[1] = Int32GetDatum((int32) pid);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
+}

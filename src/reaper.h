@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * reaper.h
+ *	  The background workers that reap expired leases.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LOCKSERVICE_REAPER_H
+#define LOCKSERVICE_REAPER_H
+
+extern int	lockservice_reap_interval;
+
+extern void ReaperInit(void);
+
+#endif							/* LOCKSERVICE_REAPER_H */
