@@ -10,7 +10,8 @@ OBJS = \
 	src/wait.o \
 	src/lease.o \
 	src/fence.o \
-	src/reaper.o
+	src/reaper.o \
+	src/stats.o
 
 DATA = $(wildcard sql/lockservice--*.sql)
 

@@ -149,6 +149,33 @@ CREATE VIEW lockservice.leases_live AS
 	   AND l.expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp();
 COMMENT ON VIEW lockservice.leases_live IS 'leases that are held right now';
 
+/* Statistics: counters in shared memory (NULL when not preloaded). */
+CREATE FUNCTION lockservice.stats_counters(
+	OUT acquires bigint, OUT acquires_waited bigint,
+	OUT acquire_timeouts bigint, OUT renewals bigint,
+	OUT renewals_failed bigint, OUT releases bigint,
+	OUT expirations_reaped bigint, OUT takeovers bigint,
+	OUT fence_refusals bigint, OUT events_dropped bigint,
+	OUT waiters integer, OUT stats_reset timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'stats'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION lockservice.stats_counters() IS
+	'the shared-memory counters behind the view lockservice.stats';
+
+CREATE FUNCTION lockservice.reset_stats()
+RETURNS void
+AS 'MODULE_PATHNAME', 'reset_stats'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION lockservice.reset_stats() IS 'set the counters of lockservice.stats back to zero';
+
+CREATE VIEW lockservice.stats AS
+	SELECT s.*,
+		   (SELECT pg_catalog.count(*) FROM lockservice.leases_live) AS live_leases
+	  FROM lockservice.stats_counters() s;
+COMMENT ON VIEW lockservice.stats IS
+	'what the lock service did since the last reset, and what it holds now';
+
 /*
  * Privileges.  The tables are written only through the functions above
  * (which check ownership of every lease themselves), so nobody but the
@@ -159,7 +186,8 @@ COMMENT ON VIEW lockservice.leases_live IS 'leases that are held right now';
 REVOKE ALL ON TABLE lockservice.leases, lockservice.fences FROM PUBLIC;
 REVOKE ALL ON SEQUENCE lockservice.fencing_seq FROM PUBLIC;
 GRANT USAGE ON SCHEMA lockservice TO PUBLIC;
-GRANT SELECT ON lockservice.leases_live TO PUBLIC;
+GRANT SELECT ON lockservice.leases_live, lockservice.stats TO PUBLIC;
 REVOKE ALL ON FUNCTION lockservice.advance_token_counter(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lockservice.start_reaper() FROM PUBLIC;
 REVOKE ALL ON FUNCTION lockservice.stop_reaper() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lockservice.reset_stats() FROM PUBLIC;

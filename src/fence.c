@@ -22,6 +22,7 @@
 #include "utils/timestamp.h"
 
 #include "lockservice.h"
+#include "stats.h"
 #include "store.h"
 #include "token.h"
 #include "wait.h"
@@ -49,6 +50,7 @@ FenceWrite(StoreTable *t, text *resource, int64 token, bool insert)
 static void
 RefuseStaleToken(text *resource, int64 token, int64 highest)
 {
+	StatsCount(STATS_FENCE_REFUSALS);
 	ereport(ERROR,
 			(errcode(ERRCODE_LS_STALE_TOKEN),
 			 errmsg("fencing token " INT64_FORMAT " for resource \"%s\" is stale",

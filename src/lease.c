@@ -37,6 +37,7 @@
 #include "utils/timestamp.h"
 
 #include "lockservice.h"
+#include "stats.h"
 #include "store.h"
 #include "token.h"
 #include "wait.h"
@@ -243,6 +244,8 @@ TryAcquire(text *name, text *holder, Interval *ttl, int64 ttl_usecs,
 				outcome = ACQUIRE_BUSY;
 				break;
 			case STORE_LOCKED:
+				if (!lease.released)
+					StatsCount(STATS_TAKEOVERS);
 				*token = NextFencingToken();
 				now = GetCurrentTimestamp();
 				LeaseWrite(&t, holder, *token, ttl, now,
@@ -307,6 +310,7 @@ lock_acquire(PG_FUNCTION_ARGS)
 		{
 			/* from here on no wake-up is missed: try once more, then sleep */
 			WaitBegin(&wait, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+			StatsWaiting(true);
 			waiting = true;
 			continue;
 		}
@@ -315,11 +319,20 @@ lock_acquire(PG_FUNCTION_ARGS)
 		WaitSleep(&wait, Min(deadline, retry_at));
 	}
 	if (waiting)
+	{
 		WaitEnd(&wait);
+		StatsWaiting(false);
+	}
 	MemoryContextDelete(attempt_context);
 
 	if (!granted)
+	{
+		StatsCount(STATS_ACQUIRE_TIMEOUTS);
 		PG_RETURN_NULL();
+	}
+	StatsCount(STATS_ACQUIRES);
+	if (waiting)
+		StatsCount(STATS_ACQUIRES_WAITED);
 	PG_RETURN_INT64(token);
 }
 
@@ -397,6 +410,7 @@ lock_renew(PG_FUNCTION_ARGS)
 		renewed = true;
 	}
 	StoreClose(&t);
+	StatsCount(renewed ? STATS_RENEWALS : STATS_RENEWALS_FAILED);
 	PG_RETURN_BOOL(renewed);
 }
 
@@ -425,6 +439,7 @@ lock_release(PG_FUNCTION_ARGS)
 		nulls[Anum_leases_released_at - 1] = false;
 		StoreUpdate(&t);
 		released = true;
+		StatsCount(STATS_RELEASES);
 	}
 	StoreClose(&t);
 	PG_RETURN_BOOL(released);

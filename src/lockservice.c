@@ -15,6 +15,7 @@
 
 #include "lockservice.h"
 #include "reaper.h"
+#include "stats.h"
 #include "wait.h"
 
 PG_MODULE_MAGIC;
@@ -71,4 +72,5 @@ _PG_init(void)
 
 	WaitInit();
 	ReaperInit();
+	StatsInit();
 }

@@ -59,6 +59,7 @@
 
 #include "lockservice.h"
 #include "reaper.h"
+#include "stats.h"
 
 PG_FUNCTION_INFO_V1(start_reaper);
 PG_FUNCTION_INFO_V1(stop_reaper);
@@ -566,6 +567,7 @@ ReaperRun(ReaperSlot *slot)
 		pgstat_report_activity(STATE_IDLE, NULL);
 		if (!installed)
 			return false;
+		StatsAdd(STATS_EXPIRATIONS_REAPED, reaped);
 		if (slot)
 		{
 			LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);

@@ -37,6 +37,7 @@
 #include "utils/wait_event.h"
 
 #include "lockservice.h"
+#include "stats.h"
 #include "wait.h"
 
 /* The shared-memory layout says its version in its name and its header. */
@@ -182,10 +183,12 @@ WaitXactCallback(XactEvent event, void *arg)
 						 errdetail("A prepared transaction would pin its leases and could not wake their waiters."),
 						 errhint("Commit or roll back the transaction instead.")));
 			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			StatsAtAbort();
+			/* FALLTHROUGH */
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			for (int i = 0; i < ntracked; i++)
 				WaitAddPending(tracked[i].slot);
@@ -205,7 +208,10 @@ WaitSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 					SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		StatsAtAbort();
 		WaitEndSubTransaction(GetCurrentTransactionNestLevel(), true);
+	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 		WaitEndSubTransaction(GetCurrentTransactionNestLevel(), false);
 }
