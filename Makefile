@@ -11,7 +11,8 @@ OBJS = \
 	src/lease.o \
 	src/fence.o \
 	src/reaper.o \
-	src/stats.o
+	src/stats.o \
+	src/events.o
 
 DATA = $(wildcard sql/lockservice--*.sql)
 

@@ -36,6 +36,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "events.h"
 #include "lockservice.h"
 #include "stats.h"
 #include "store.h"
@@ -172,6 +173,33 @@ LeaseWrite(StoreTable *t, text *holder, int64 token, Interval *ttl,
 }
 
 /*
+ * Count and note a new grant of name; previous is the lease it replaces
+ * (released, or expired: a takeover).
+ */
+static void
+NoteGrant(text *name, text *holder, int64 token, const Lease *previous)
+{
+	const char *name_data = VARDATA_ANY(name);
+	int			name_len = VARSIZE_ANY_EXHDR(name);
+
+	if (previous->released)
+	{
+		EventNote(LEASE_EVENT_ACQUIRED, name_data, name_len,
+				  VARDATA_ANY(holder), VARSIZE_ANY_EXHDR(holder), token,
+				  NULL, 0, 0);
+		return;
+	}
+	StatsCount(STATS_TAKEOVERS);
+	EventNote(LEASE_EVENT_EXPIRED, name_data, name_len,
+			  VARDATA_ANY(previous->holder), VARSIZE_ANY_EXHDR(previous->holder),
+			  previous->token, NULL, 0, 0);
+	EventNote(LEASE_EVENT_TAKEN_OVER, name_data, name_len,
+			  VARDATA_ANY(holder), VARSIZE_ANY_EXHDR(holder), token,
+			  VARDATA_ANY(previous->holder), VARSIZE_ANY_EXHDR(previous->holder),
+			  previous->token);
+}
+
+/*
  * One attempt to acquire name.  On ACQUIRE_HELD, *retry_at is when the
  * lease in the way expires.
  */
@@ -244,9 +272,8 @@ TryAcquire(text *name, text *holder, Interval *ttl, int64 ttl_usecs,
 				outcome = ACQUIRE_BUSY;
 				break;
 			case STORE_LOCKED:
-				if (!lease.released)
-					StatsCount(STATS_TAKEOVERS);
 				*token = NextFencingToken();
+				NoteGrant(name, holder, *token, &lease);
 				now = GetCurrentTimestamp();
 				LeaseWrite(&t, holder, *token, ttl, now,
 						   TimestampPlus(now, ttl_usecs));
@@ -440,6 +467,9 @@ lock_release(PG_FUNCTION_ARGS)
 		StoreUpdate(&t);
 		released = true;
 		StatsCount(STATS_RELEASES);
+		EventNote(LEASE_EVENT_RELEASED, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
+				  VARDATA_ANY(lease.holder), VARSIZE_ANY_EXHDR(lease.holder),
+				  token, NULL, 0, 0);
 	}
 	StoreClose(&t);
 	PG_RETURN_BOOL(released);
@@ -511,10 +541,15 @@ LeaseReapEnded(int max_rows, bool *more)
 		if (StoreLock(&t, LockTupleExclusive, false) != STORE_LOCKED)
 			continue;
 		name = DatumGetTextPP(slot_getattr(t.row, Anum_leases_name, &isnull));
+		if (is_expired)
+		{
+			EventNote(LEASE_EVENT_EXPIRED, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
+					  VARDATA_ANY(lease.holder), VARSIZE_ANY_EXHDR(lease.holder),
+					  lease.token, NULL, 0, 0);
+			expired++;
+		}
 		StoreDelete(&t);
 		WaitWakeAtTransactionEnd(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
-		if (is_expired)
-			expired++;
 		if (++deleted >= max_rows)
 		{
 			*more = true;

@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "lockservice.h"
+#include "events.h"
 #include "reaper.h"
 #include "stats.h"
 #include "wait.h"
@@ -54,13 +55,15 @@ _PG_init(void)
 							256, 1, 1024,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
-	DefineCustomIntVariable("lockservice.wait_slots",
-							"Number of condition variables waiters sleep on (with shared_preload_libraries).",
-							"Lock names hash to slots; a wake-up of a slot wakes the waiters of every name on it.",
-							&lockservice_wait_slots,
-							1024, 16, 65536,
-							PGC_POSTMASTER, 0,
-							NULL, NULL, NULL);
+	/* a PGC_POSTMASTER setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("lockservice.wait_slots",
+								"Number of condition variables waiters sleep on (with shared_preload_libraries).",
+								"Lock names hash to slots; a wake-up of a slot wakes the waiters of every name on it.",
+								&lockservice_wait_slots,
+								1024, 16, 65536,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
 	DefineCustomBoolVariable("lockservice.sync_grants",
 							 "Flushes the commit of every transaction that takes a fencing token, even with synchronous_commit off.",
 							 "Off: with synchronous_commit off, a crash may lose grants that were already acknowledged. Tokens never go backwards either way.",
@@ -73,4 +76,5 @@ _PG_init(void)
 	WaitInit();
 	ReaperInit();
 	StatsInit();
+	EventsInit();
 }

@@ -57,6 +57,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "events.h"
 #include "lockservice.h"
 #include "reaper.h"
 #include "stats.h"
@@ -580,6 +581,13 @@ ReaperRun(ReaperSlot *slot)
 	return true;
 }
 
+/* on exit: stop publishing events */
+static void
+ReaperStopPublishing(int code, Datum arg)
+{
+	EventsUnregisterReader(DatumGetInt32(arg));
+}
+
 /* Reaper main loop. */
 PGDLLEXPORT void lockservice_reaper_main(Datum main_arg);
 
@@ -588,6 +596,9 @@ lockservice_reaper_main(Datum main_arg)
 {
 	Oid			dboid = DatumGetObjectId(main_arg);
 	ReaperSlot *slot = NULL;
+	int			reader;
+	uint64		event_position;
+	TimestampTz next_reap = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -602,9 +613,15 @@ lockservice_reaper_main(Datum main_arg)
 		before_shmem_exit(ReaperDetach, PointerGetDatum(slot));
 	}
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	reader = EventsRegisterReader(dboid);
+	event_position = EventsCurrentPosition();
+	before_shmem_exit(ReaperStopPublishing, Int32GetDatum(reader));
 
 	for (;;)
 	{
+		long		timeout_ms;
+		TimestampTz now;
+
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -613,19 +630,33 @@ lockservice_reaper_main(Datum main_arg)
 		}
 		if (ReaperShouldExit(slot))
 			break;
-		if (!ReaperRun(slot))
+		if (reader >= 0)
+			EventsPublish(dboid, &event_position);
+		now = GetCurrentTimestamp();
+		if (now >= next_reap)
 		{
-			/* the extension is not (or no longer) installed here */
-			if (slot)
+			next_reap = TimestampTzPlusMilliseconds(now, lockservice_reap_interval);
+			if (!ReaperRun(slot))
 			{
-				LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
-				slot->wanted = false;
-				LWLockRelease(reaper_shared->lock);
+				/* the extension is not (or no longer) installed here */
+				if (slot)
+				{
+					LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+					slot->wanted = false;
+					LWLockRelease(reaper_shared->lock);
+				}
+				break;
 			}
-			break;
+			/* publish what this round reaped without waiting a round */
+			if (reader >= 0)
+				EventsPublish(dboid, &event_position);
 		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 lockservice_reap_interval, PG_WAIT_EXTENSION);
+
+		/* sleep until the next round, or until an event comes */
+		timeout_ms = (long) ((next_reap - GetCurrentTimestamp() + 999) / 1000);
+		if (timeout_ms > 0 && EventsPrepareToSleep(reader, event_position))
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 timeout_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 	proc_exit(0);

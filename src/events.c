@@ -1,0 +1,449 @@
+/*-------------------------------------------------------------------------
+ *
+ * events.c
+ *	  Lease events (acquired, released, expired, taken_over) published on
+ *	  the LISTEN channel "lockservice" after commit.
+ *
+ * A transaction that called NOTIFY holds a cluster-wide lock through its
+ * commit (the fsync and the synchronous-replication wait included), which
+ * would serialize every acquire; and a listener that stops reading fills
+ * the notification queue until notifying commits fail.  So lockservice
+ * calls never notify themselves.  They note their events, and once their
+ * transaction has committed they copy them into a ring in shared memory
+ * (dropping nothing of theirs on abort, and an aborted subtransaction's
+ * events with it).  Each database's reaper drains the ring and notifies in
+ * its own transactions: a full notification queue costs events (counted
+ * in lockservice.stats), never an acquire.  A reader that falls more than
+ * the ring's size behind loses the oldest events, counted too.
+ *
+ * Events need shared_preload_libraries; lockservice.events = off turns
+ * them off.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/async.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "events.h"
+#include "lockservice.h"
+#include "stats.h"
+
+#define EVENTS_SHMEM_NAME		"lockservice events v1"
+#define EVENTS_RING_SIZE		1024
+#define EVENTS_MAX_READERS		64
+#define EVENTS_TEXT_MAX			1024	/* max of the name/holder GUCs */
+#define EVENTS_PUBLISH_BATCH	256
+#define EVENTS_CHANNEL			"lockservice"
+#define NOTIFY_PAYLOAD_LIMIT	(BLCKSZ - NAMEDATALEN - 128)	/* as async.c */
+
+/* GUC */
+bool		lockservice_events = true;
+
+typedef struct EventData
+{
+	uint64		seq;			/* 1, 2, ...: position in the stream */
+	Oid			dboid;
+	LeaseEventKind kind;
+	int64		token;
+	int64		previous_token;
+	TimestampTz at;
+	int			name_len;
+	int			holder_len;
+	int			previous_holder_len;
+	char		name[EVENTS_TEXT_MAX];
+	char		holder[EVENTS_TEXT_MAX];
+	char		previous_holder[EVENTS_TEXT_MAX];
+} EventData;
+
+/* A reaper that publishes the events of its database. */
+typedef struct EventReader
+{
+	Oid			dboid;
+	Latch	   *latch;
+	pg_atomic_uint32 sleeping;	/* set: wake it when an event comes */
+} EventReader;
+
+typedef struct EventsShared
+{
+	uint32		layout_version;
+	LWLock	   *lock;			/* protects next_seq and the ring */
+	uint64		next_seq;
+	EventReader readers[EVENTS_MAX_READERS];
+	EventData	ring[EVENTS_RING_SIZE];
+} EventsShared;
+
+/* An event noted by this backend, waiting for its transaction to commit. */
+typedef struct PendingEvent
+{
+	int			nest_level;
+	EventData	data;
+} PendingEvent;
+
+static EventsShared *events_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static List *pending_events = NIL;	/* in TopTransactionContext */
+
+static void
+EventsShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(sizeof(EventsShared));
+	RequestNamedLWLockTranche("lockservice events", 1);
+}
+
+static void
+EventsShmemStartup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	events_shared = ShmemInitStruct(EVENTS_SHMEM_NAME, sizeof(EventsShared), &found);
+	if (!found)
+	{
+		memset(events_shared, 0, sizeof(EventsShared));
+		events_shared->layout_version = 1;
+		events_shared->lock = &(GetNamedLWLockTranche("lockservice events"))->lock;
+		events_shared->next_seq = 1;
+		for (int i = 0; i < EVENTS_MAX_READERS; i++)
+			pg_atomic_init_u32(&events_shared->readers[i].sleeping, 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Wake the reader of a database if it sleeps.  Cannot fail. */
+static void
+EventsWakeReader(Oid dboid)
+{
+	for (int i = 0; i < EVENTS_MAX_READERS; i++)
+	{
+		EventReader *reader = &events_shared->readers[i];
+
+		if (reader->dboid == dboid && reader->latch != NULL &&
+			pg_atomic_exchange_u32(&reader->sleeping, 0) != 0)
+			SetLatch(reader->latch);
+	}
+}
+
+/* Copy the committed transaction's events into the ring.  Cannot fail. */
+static void
+EventsFlushPending(void)
+{
+	ListCell   *lc;
+
+	if (pending_events == NIL || events_shared == NULL)
+		return;
+	LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
+	foreach(lc, pending_events)
+	{
+		PendingEvent *pending = lfirst(lc);
+		uint64		seq = events_shared->next_seq++;
+		EventData  *slot = &events_shared->ring[seq % EVENTS_RING_SIZE];
+
+		memcpy(slot, &pending->data, sizeof(EventData));
+		slot->seq = seq;
+	}
+	LWLockRelease(events_shared->lock);
+	EventsWakeReader(MyDatabaseId);
+}
+
+static void
+EventsXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			EventsFlushPending();
+			pending_events = NIL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			pending_events = NIL;	/* freed with TopTransactionContext */
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+EventsSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	int			nest_level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	foreach(lc, pending_events)
+	{
+		PendingEvent *pending = lfirst(lc);
+
+		if (pending->nest_level < nest_level)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			pending_events = foreach_delete_current(pending_events, lc);
+		else
+			pending->nest_level = nest_level - 1;
+	}
+}
+
+/* Set up shared memory (when preloaded) and the transaction callbacks. */
+void
+EventsInit(void)
+{
+	DefineCustomBoolVariable("lockservice.events",
+							 "Publishes lease events on the LISTEN channel \"lockservice\".",
+							 "Needs shared_preload_libraries.",
+							 &lockservice_events,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = EventsShmemRequest;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = EventsShmemStartup;
+	RegisterXactCallback(EventsXactCallback, NULL);
+	RegisterSubXactCallback(EventsSubXactCallback, NULL);
+}
+
+static int
+CopyEventText(char *dest, const char *src, int len)
+{
+	len = Min(len, EVENTS_TEXT_MAX);
+	memcpy(dest, src, len);
+	return len;
+}
+
+/*
+ * Note an event of the current transaction; it is published if and when
+ * the transaction commits.
+ */
+void
+EventNote(LeaseEventKind kind, const char *name, int name_len,
+		  const char *holder, int holder_len, int64 token,
+		  const char *previous_holder, int previous_holder_len,
+		  int64 previous_token)
+{
+	MemoryContext old;
+	PendingEvent *pending;
+
+	if (events_shared == NULL || !lockservice_events)
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	pending = palloc0(sizeof(PendingEvent));
+	pending->nest_level = GetCurrentTransactionNestLevel();
+	pending->data.dboid = MyDatabaseId;
+	pending->data.kind = kind;
+	pending->data.token = token;
+	pending->data.previous_token = previous_token;
+	pending->data.at = GetCurrentTimestamp();
+	pending->data.name_len = CopyEventText(pending->data.name, name, name_len);
+	pending->data.holder_len = CopyEventText(pending->data.holder, holder, holder_len);
+	if (previous_holder)
+		pending->data.previous_holder_len =
+			CopyEventText(pending->data.previous_holder, previous_holder,
+						  previous_holder_len);
+	pending_events = lappend(pending_events, pending);
+	MemoryContextSwitchTo(old);
+}
+
+/* Register a database's reader; returns its index, or -1. */
+int
+EventsRegisterReader(Oid dboid)
+{
+	if (events_shared == NULL)
+		return -1;
+	LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < EVENTS_MAX_READERS; i++)
+	{
+		EventReader *reader = &events_shared->readers[i];
+
+		if (reader->dboid == InvalidOid || reader->dboid == dboid)
+		{
+			reader->dboid = dboid;
+			reader->latch = MyLatch;
+			pg_atomic_write_u32(&reader->sleeping, 0);
+			LWLockRelease(events_shared->lock);
+			return i;
+		}
+	}
+	LWLockRelease(events_shared->lock);
+	return -1;
+}
+
+/* Forget a reader (on reaper exit). */
+void
+EventsUnregisterReader(int reader)
+{
+	if (events_shared == NULL || reader < 0)
+		return;
+	LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
+	events_shared->readers[reader].dboid = InvalidOid;
+	events_shared->readers[reader].latch = NULL;
+	LWLockRelease(events_shared->lock);
+}
+
+/* The position a new reader starts from: only events still to come. */
+uint64
+EventsCurrentPosition(void)
+{
+	uint64		seq;
+
+	if (events_shared == NULL)
+		return 0;
+	LWLockAcquire(events_shared->lock, LW_SHARED);
+	seq = events_shared->next_seq;
+	LWLockRelease(events_shared->lock);
+	return seq;
+}
+
+/*
+ * A reader is about to sleep: ask writers to wake it.  Returns false when
+ * events came in meanwhile (then do not sleep).
+ */
+bool
+EventsPrepareToSleep(int reader, uint64 position)
+{
+	if (events_shared == NULL || reader < 0)
+		return true;
+	pg_atomic_write_u32(&events_shared->readers[reader].sleeping, 1);
+	return EventsCurrentPosition() == position;
+}
+
+static const char *
+EventKindName(LeaseEventKind kind)
+{
+	switch (kind)
+	{
+		case LEASE_EVENT_ACQUIRED:
+			return "acquired";
+		case LEASE_EVENT_RELEASED:
+			return "released";
+		case LEASE_EVENT_EXPIRED:
+			return "expired";
+		case LEASE_EVENT_TAKEN_OVER:
+			return "taken_over";
+	}
+	return "unknown";
+}
+
+/* Append "key":"text" to a JSON object. */
+static void
+JsonText(StringInfo buf, const char *key, const char *text, int len)
+{
+	char	   *copy = pnstrdup(text, len);
+
+	appendStringInfo(buf, ",\"%s\":", key);
+	escape_json(buf, copy);
+	pfree(copy);
+}
+
+/* The JSON payload of an event. */
+static void
+EventPayload(StringInfo buf, const EventData *event)
+{
+	resetStringInfo(buf);
+	appendStringInfo(buf, "{\"event\":\"%s\"", EventKindName(event->kind));
+	JsonText(buf, "name", event->name, event->name_len);
+	JsonText(buf, "holder", event->holder, event->holder_len);
+	appendStringInfo(buf, ",\"token\":" INT64_FORMAT, event->token);
+	if (event->kind == LEASE_EVENT_TAKEN_OVER)
+	{
+		JsonText(buf, "previous_holder", event->previous_holder,
+				 event->previous_holder_len);
+		appendStringInfo(buf, ",\"previous_token\":" INT64_FORMAT,
+						 event->previous_token);
+	}
+	appendStringInfo(buf, ",\"at\":\"%s\"}", timestamptz_to_str(event->at));
+}
+
+/*
+ * Publish the events of database dboid after *position: NOTIFY them in
+ * transactions of up to EVENTS_PUBLISH_BATCH.  Runs in the reaper, outside
+ * any transaction.  Returns the number published.
+ */
+int64
+EventsPublish(Oid dboid, uint64 *position)
+{
+	EventData  *batch;
+	StringInfoData payload;
+	volatile int64 published = 0;
+
+	if (events_shared == NULL)
+		return 0;
+	batch = palloc(sizeof(EventData) * EVENTS_PUBLISH_BATCH);
+	initStringInfo(&payload);
+	for (;;)
+	{
+		int			n = 0;
+		uint64		lost = 0;
+		MemoryContext old = CurrentMemoryContext;
+
+		LWLockAcquire(events_shared->lock, LW_SHARED);
+		if (events_shared->next_seq - *position > EVENTS_RING_SIZE)
+		{
+			lost = events_shared->next_seq - EVENTS_RING_SIZE - *position;
+			*position = events_shared->next_seq - EVENTS_RING_SIZE;
+		}
+		while (*position < events_shared->next_seq && n < EVENTS_PUBLISH_BATCH)
+		{
+			EventData  *event = &events_shared->ring[*position % EVENTS_RING_SIZE];
+
+			if (event->dboid == dboid)
+				memcpy(&batch[n++], event, sizeof(EventData));
+			(*position)++;
+		}
+		LWLockRelease(events_shared->lock);
+		StatsAdd(STATS_EVENTS_DROPPED, (int64) lost);
+		if (n == 0)
+			break;
+
+		PG_TRY();
+		{
+			StartTransactionCommand();
+			for (int i = 0; i < n; i++)
+			{
+				EventPayload(&payload, &batch[i]);
+				if (payload.len >= NOTIFY_PAYLOAD_LIMIT)
+					StatsCount(STATS_EVENTS_DROPPED);	/* over NOTIFY's limit */
+				else
+					Async_Notify(EVENTS_CHANNEL, payload.data);
+			}
+			CommitTransactionCommand();
+			published += n;
+		}
+		PG_CATCH();
+		{
+			/* most likely a full notification queue: drop, never block */
+			MemoryContextSwitchTo(old);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			StatsAdd(STATS_EVENTS_DROPPED, n);
+		}
+		PG_END_TRY();
+	}
+	pfree(payload.data);
+	pfree(batch);
+	return published;
+}
