@@ -1,0 +1,431 @@
+#!/usr/bin/env bash
+# scripts/test.sh: build, install and test lockservice on Debian 12.
+#
+#   sudo scripts/test.sh [--suite regress|isolation|pgtap|tap]... [--keep]
+#
+# Runs as root: installs missing Debian packages (apt-get), copies the source
+# tree to a fresh directory under /tmp, builds and installs it there with PGXS
+# (make; make install), hands the copy to the 'postgres' account and runs each
+# suite as that account (PostgreSQL refuses to run as root):
+#
+#   regress    make regresscheck     test/sql/*.sql vs expected/*.out, temp instance
+#   isolation  make isolationcheck   test/specs/*.spec vs expected/*.out, temp instance
+#   pgtap      pg_prove              test/pgtap/*.sql on a throwaway cluster
+#   tap        prove                 test/t/*.pl with PostgreSQL::Test::Cluster
+#
+# A suite whose directory holds no tests is skipped.  A failing suite does not
+# stop the others; its diffs / failure output are shown after it.  The last
+# line of output is always "N passed, N failed" (all suites together), and
+# the exit status is non-zero when anything failed or no test ran.  The work
+# directory is removed after a clean run and kept (path printed) otherwise or
+# with --keep.  No server is left running: every cluster started here is
+# stopped on exit, also after an error or Ctrl-C.
+#
+# How tests are counted:
+# - regress, isolation: one count per test file.  pg_regress 15 ends with a
+#   summary (" All N tests passed." / " F of N tests failed." and the
+#   "... ignored" variants, ignored failures not counted); that summary is
+#   used.  Without one (pg_regress or the server died, make failed) the
+#   per-test "name ... ok" / "name ... FAILED" lines are counted instead.
+# - pgtap, tap: one count per assertion, from the TAP::Harness summary that
+#   pg_prove and prove print: "Files=F, Tests=T" gives the assertions run,
+#   and every file listed in the "Test Summary Report" section as
+#   "(Wstat: W Tests: t Failed: k)" contributes k failures, plus the
+#   assertions it planned but never ran ("Bad plan. You planned P tests but
+#   ran R"), and at least 1 (a file that died or exited non-zero after
+#   passing assertions is still a failure).  passed = T - sum(k).
+# - Any suite whose command exits non-zero with no failure counted (crash,
+#   no summary, setup error) counts 1 failure.
+#
+# pgTAP conventions (test/pgtap/*.sql):
+# - Each file runs in its own fresh database in which this runner has already
+#   run CREATE EXTENSION pgtap; CREATE EXTENSION lockservice; (files must not
+#   create them).  The cluster preloads lockservice (test/preload.conf is
+#   appended to its postgresql.conf), listens on a unix socket only and
+#   trusts local connections; pg_prove connects as superuser 'postgres'.
+# - Roles are cluster-wide and the cluster is shared by all files, so a file
+#   that needs extra roles creates them inside its own transaction
+#   (BEGIN; CREATE ROLE ...; ... ROLLBACK;), never committing them.
+#
+# TAP conventions (test/t/*.pl): run by prove from the root of the copied
+# tree with PERL5LIB=<pgxs>/src/test/perl, -I test/t, PG_REGRESS set,
+# TESTDIR=<root of the copied tree> (nodes and logs in $TESTDIR/tmp_check),
+# PATH starting with /usr/lib/postgresql/15/bin.  The extension is installed
+# into the system PostgreSQL; a node that wants it preloaded sets
+# shared_preload_libraries itself.
+
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+ALL_SUITES=(regress isolation pgtap tap)
+PGXS_DIR=/usr/lib/postgresql/${LS_PG_VERSION}/lib/pgxs
+MAX_DIFF_LINES=${LOCKSERVICE_MAX_DIFF_LINES:-2000}
+
+usage() {
+    cat <<EOF
+usage: sudo $0 [--suite SUITE]... [--keep]
+
+  --suite SUITE  run only this suite (repeatable): ${ALL_SUITES[*]}
+                 (default: all)
+  --keep         keep the work directory under /tmp even when all passed
+EOF
+}
+
+TOTAL_PASS=0
+TOTAL_FAIL=0
+RESULTS=()
+WORK=''
+PGTAP_DATA=''
+FINISHED=0
+
+# stop_and_tidy STATUS: stop every server started here; remove the work
+# directory after a clean run, else say where it is.
+stop_and_tidy() {
+    if [[ -n $PGTAP_DATA ]]; then
+        ls_pg_stop "$PGTAP_DATA" immediate
+        PGTAP_DATA=''
+    fi
+    if [[ -n $WORK && -d $WORK ]]; then
+        ls_stop_all_under "$WORK"
+        if [[ $1 -eq 0 && $KEEP -eq 0 ]]; then
+            rm -rf "$WORK"
+        else
+            printf 'work directory kept: %s\n' "$WORK"
+        fi
+    fi
+}
+
+# On an unexpected exit (error, Ctrl-C) still stop the servers and end with
+# the summary line, counting the interruption as one failure.
+# shellcheck disable=SC2317  # invoked by trap
+cleanup() {
+    local rc=$?
+    set +e
+    if [[ $FINISHED -eq 0 ]]; then
+        stop_and_tidy 1
+        printf '%s: interrupted or failed unexpectedly (status %d)\n' "${0##*/}" "$rc"
+        printf '%d passed, %d failed\n' "$TOTAL_PASS" "$((TOTAL_FAIL + 1))"
+        [[ $rc -ne 0 ]] || rc=1
+    fi
+    exit "$rc"
+}
+
+# finish: the summary table and the final "N passed, N failed" line.
+finish() {
+    local line status=0
+    if ((TOTAL_FAIL > 0 || TOTAL_PASS == 0)); then
+        status=1
+    fi
+    stop_and_tidy "$status"
+    ls_header "summary"
+    for line in "${RESULTS[@]}"; do
+        printf '  %s\n' "$line"
+    done
+    if ((TOTAL_PASS + TOTAL_FAIL == 0)); then
+        printf '  no test ran\n'
+    fi
+    FINISHED=1
+    printf '%d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
+    exit "$status"
+}
+
+# record SUITE PASS FAIL [NOTE]
+record() {
+    TOTAL_PASS=$((TOTAL_PASS + $2))
+    TOTAL_FAIL=$((TOTAL_FAIL + $3))
+    RESULTS+=("$(printf '%-10s %4d passed, %4d failed%s' "$1" "$2" "$3" "${4:+  ($4)}")")
+    if (($3 > 0)); then
+        ls_bad "$1: $2 passed, $3 failed"
+    else
+        ls_good "$1: $2 passed, $3 failed"
+    fi
+}
+
+# count_pg_regress LOG RC: print "PASS FAIL" for a pg_regress run.
+count_pg_regress() {
+    awk -v rc="$2" '
+        / \.\.\. ok/ { lp++ }
+        / \.\.\. FAILED/ { lf++ }
+        /^ All [0-9]+ tests passed\./ { sp = $2; sf = 0; s = 1 }
+        /^ [0-9]+ of [0-9]+ tests failed\./ { sf = $1; sp = $3 - $1; s = 1 }
+        /^ [0-9]+ of [0-9]+ tests passed, [0-9]+ failed test/ { sp = $1; sf = 0; s = 1 }
+        /^ [0-9]+ of [0-9]+ tests failed, [0-9]+ of these failures ignored/ {
+            sf = $1 - $6; sp = $3 - $1; s = 1
+        }
+        END {
+            if (s) { p = sp; f = sf } else { p = lp + 0; f = lf + 0 }
+            if (rc != 0 && f == 0) f = 1
+            print p + 0, f + 0
+        }' "$1"
+}
+
+# count_tap LOG RC: print "PASS FAIL" for a prove / pg_prove run.
+count_tap() {
+    awk -v rc="$2" '
+        function flush() {
+            if (infile) { k += cur; f += (cur + miss > 0 ? cur + miss : 1) }
+            infile = 0; cur = 0; miss = 0
+        }
+        /^Files=[0-9]+, Tests=[0-9]+/ {
+            match($0, /Tests=[0-9]+/)
+            total = substr($0, RSTART + 6, RLENGTH - 6) + 0
+            seen = 1
+        }
+        /\(Wstat: .*Tests: [0-9]+ Failed: [0-9]+\)/ {
+            flush()
+            match($0, /Failed: [0-9]+\)/)
+            cur = substr($0, RSTART + 8, RLENGTH - 9) + 0
+            infile = 1
+        }
+        infile && /Parse errors: Bad plan\.  You planned [0-9]+ tests but ran [0-9]+/ {
+            match($0, /planned [0-9]+/)
+            planned = substr($0, RSTART + 8, RLENGTH - 8) + 0
+            match($0, /ran [0-9]+/)
+            ran = substr($0, RSTART + 4, RLENGTH - 4) + 0
+            if (planned > ran) miss += planned - ran
+        }
+        END {
+            flush()
+            p = seen ? total - k : 0
+            if (p < 0) p = 0
+            if ((rc != 0 || !seen) && f == 0) f = 1
+            print p + 0, f + 0
+        }' "$1"
+}
+
+# show_file FILE: print a file, at most MAX_DIFF_LINES lines of it.
+show_file() {
+    local n
+    n=$(wc -l <"$1")
+    printf '%s---- %s (%d lines) ----%s\n' "$LS_BOLD" "$1" "$n" "$LS_OFF"
+    head -n "$MAX_DIFF_LINES" "$1"
+    if ((n > MAX_DIFF_LINES)); then
+        printf '... (%d more lines in %s)\n' "$((n - MAX_DIFF_LINES))" "$1"
+    fi
+}
+
+# show_server_trouble LOGFILE: crash and startup failures from a server log.
+show_server_trouble() {
+    [[ -f $1 ]] || return 0
+    if grep -qE 'terminated by signal|TRAP:|PANIC:|FATAL:|could not load library' "$1"; then
+        printf '%s---- server log %s (crashes / fatal errors) ----%s\n' "$LS_BOLD" "$1" "$LS_OFF"
+        grep -E -B2 -A2 'terminated by signal|TRAP:|PANIC:|FATAL:|could not load library' "$1" |
+            head -n 100
+    fi
+}
+
+# run_pg_regress_suite NAME TARGET TEMPDIR FILES...: a make target running
+# pg_regress or pg_isolation_regress on a temporary instance.
+run_pg_regress_suite() {
+    local name=$1 target=$2 tmpinst=$3 log rc=0 pass fail
+    log=$WORK/logs/$name.log
+    rm -f "$SRC/regression.diffs" "$SRC/regression.out"
+    (cd "$SRC" && ls_as_pg env TMPDIR="$WORK/tmp" \
+        make --no-print-directory "$target" </dev/null) 2>&1 | tee "$log" || rc=$?
+    read -r pass fail < <(count_pg_regress "$log" "$rc")
+    if ((fail > 0)); then
+        if [[ -s $SRC/regression.diffs ]]; then
+            cp "$SRC/regression.diffs" "$WORK/logs/$name.diffs"
+            show_file "$WORK/logs/$name.diffs"
+        fi
+        if grep -q 'diff command failed' "$log"; then
+            ls_bad "pg_regress stopped: an expected/*.out file is missing (results/ holds the actual output)"
+        fi
+        show_server_trouble "$SRC/$tmpinst/log/postmaster.log"
+        # keep the failed instance's data and log out of the next suite's way
+        if [[ -d $SRC/$tmpinst ]]; then
+            mv "$SRC/$tmpinst" "$WORK/logs/$name-$tmpinst"
+        fi
+    fi
+    record "$name" "$pass" "$fail"
+}
+
+run_regress() {
+    ls_header "regress: pg_regress (make regresscheck)"
+    if ! compgen -G "$SRC/test/sql/*.sql" >/dev/null; then
+        ls_info "no tests in test/sql, skipped"
+        RESULTS+=("regress    skipped (no tests)")
+        return 0
+    fi
+    run_pg_regress_suite regress regresscheck tmp_check
+}
+
+run_isolation() {
+    ls_header "isolation: pg_isolation_regress (make isolationcheck)"
+    if ! compgen -G "$SRC/test/specs/*.spec" >/dev/null; then
+        ls_info "no tests in test/specs, skipped"
+        RESULTS+=("isolation  skipped (no tests)")
+        return 0
+    fi
+    run_pg_regress_suite isolation isolationcheck tmp_check_iso
+}
+
+run_pgtap() {
+    ls_header "pgtap: pg_prove on a throwaway cluster"
+    local files=() f i=0 db sock port log rc pass fail sum_pass=0 sum_fail=0
+    local psql_args
+    while IFS= read -r -d '' f; do
+        files+=("${f#"$SRC"/}")
+    done < <(find "$SRC/test/pgtap" -maxdepth 1 -name '*.sql' -type f -print0 2>/dev/null | sort -z)
+    if [[ ${#files[@]} -eq 0 ]]; then
+        ls_info "no tests in test/pgtap, skipped"
+        RESULTS+=("pgtap      skipped (no tests)")
+        return 0
+    fi
+
+    sock=$WORK/pgtap
+    mkdir -p "$sock"
+    chown "$LS_PG_USER": "$sock"
+    chmod 700 "$sock"
+    port=$(ls_free_port)
+    printf 'fsync = off\n' >"$WORK/pgtap-extra.conf"
+    PGTAP_DATA=$sock/data
+    if ! (
+        ls_pg_initdb "$PGTAP_DATA" "$sock" "$port" '' trust trust \
+            "$SRC/test/preload.conf" "$WORK/pgtap-extra.conf"
+        ls_pg_start "$PGTAP_DATA" "$WORK/logs/pgtap-server.log"
+    ); then
+        ls_bad "pgtap: could not set up the cluster"
+        record pgtap 0 1 "cluster setup failed"
+        return 0
+    fi
+    ls_info "cluster on socket $sock port $port"
+    psql_args=(psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U "$LS_PG_USER")
+
+    for f in "${files[@]}"; do
+        i=$((i + 1))
+        db=pgtap_$i
+        log=$WORK/logs/pgtap-$i.log
+        rc=0
+        {
+            printf '# %s in database %s\n' "$f" "$db"
+            ls_as_pg "${psql_args[@]}" -d postgres -c "CREATE DATABASE $db" &&
+                ls_as_pg "${psql_args[@]}" -d "$db" \
+                    -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION lockservice' &&
+                (cd "$SRC" && ls_as_pg pg_prove --failures --comments --timer \
+                    -h "$sock" -p "$port" -U "$LS_PG_USER" -d "$db" "$f")
+        } </dev/null 2>&1 | tee "$log" || rc=$?
+        read -r pass fail < <(count_tap "$log" "$rc")
+        sum_pass=$((sum_pass + pass))
+        sum_fail=$((sum_fail + fail))
+    done
+
+    ls_pg_stop "$PGTAP_DATA"
+    if ((sum_fail > 0)); then
+        show_server_trouble "$WORK/logs/pgtap-server.log"
+    fi
+    PGTAP_DATA=''
+    record pgtap "$sum_pass" "$sum_fail"
+}
+
+run_tap() {
+    ls_header "tap: prove test/t/*.pl"
+    local files=() f log rc=0 pass fail name
+    while IFS= read -r -d '' f; do
+        files+=("${f#"$SRC"/}")
+    done < <(find "$SRC/test/t" -maxdepth 1 -name '*.pl' -type f -print0 2>/dev/null | sort -z)
+    if [[ ${#files[@]} -eq 0 ]]; then
+        ls_info "no tests in test/t, skipped"
+        RESULTS+=("tap        skipped (no tests)")
+        return 0
+    fi
+    log=$WORK/logs/tap.log
+    rm -rf "$SRC/tmp_check"
+    (cd "$SRC" && ls_as_pg env \
+        PERL5LIB="$PGXS_DIR/src/test/perl" \
+        PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+        TESTDIR="$SRC" \
+        TMPDIR="$WORK/tmp" \
+        with_ssl=openssl with_icu=yes \
+        prove --failures --timer -I test/t "${files[@]}" </dev/null) 2>&1 |
+        tee "$log" || rc=$?
+    read -r pass fail < <(count_tap "$log" "$rc")
+    if ((fail > 0)); then
+        # the per-file logs of failed files: test output and node actions
+        while read -r name; do
+            name=$(basename -- "$name" .pl)
+            if [[ -f $SRC/tmp_check/log/regress_log_$name ]]; then
+                printf '%s---- last 60 lines of tmp_check/log/regress_log_%s ----%s\n' \
+                    "$LS_BOLD" "$name" "$LS_OFF"
+                tail -n 60 "$SRC/tmp_check/log/regress_log_$name"
+            fi
+        done < <(awk '/\(Wstat: .*Tests: [0-9]+ Failed: [0-9]+\)/ { print $1 }' "$log")
+        printf 'node logs: %s/tmp_check/log/\n' "$SRC"
+    fi
+    record tap "$pass" "$fail"
+}
+
+# ---- main ----------------------------------------------------------------
+
+SUITES=()
+KEEP=0
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --suite)
+            [[ $# -ge 2 ]] || { usage >&2; exit 2; }
+            SUITES+=("$2")
+            shift 2
+            ;;
+        --suite=*)
+            SUITES+=("${1#--suite=}")
+            shift
+            ;;
+        --keep)
+            KEEP=1
+            shift
+            ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *)
+            usage >&2
+            exit 2
+            ;;
+    esac
+done
+if [[ ${#SUITES[@]} -eq 0 ]]; then
+    SUITES=("${ALL_SUITES[@]}")
+fi
+for s in "${SUITES[@]}"; do
+    case $s in
+        regress | isolation | pgtap | tap) ;;
+        *) ls_die "unknown suite '$s' (choose from: ${ALL_SUITES[*]})" ;;
+    esac
+done
+
+ls_require_root
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ls_header "packages"
+ls_ensure_packages
+ls_info "all required packages are installed"
+
+WORK=$(mktemp -d /tmp/lockservice-test.XXXXXX)
+SRC=$WORK/src
+mkdir -p "$WORK/logs" "$WORK/tmp"
+
+ls_header "build and install (as root, in $SRC)"
+ls_copy_tree "$LS_ROOT" "$SRC"
+if ! ls_build_install "$SRC"; then
+    ls_bad "build or install failed"
+    RESULTS+=("build      FAILED")
+    TOTAL_FAIL=$((TOTAL_FAIL + 1))
+    finish
+fi
+chown -R "$LS_PG_USER": "$WORK"
+chmod 755 "$WORK"
+
+for suite in "${SUITES[@]}"; do
+    case $suite in
+        regress) run_regress ;;
+        isolation) run_isolation ;;
+        pgtap) run_pgtap ;;
+        tap) run_tap ;;
+    esac
+done
+finish
