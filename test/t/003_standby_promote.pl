@@ -1,0 +1,180 @@
+
+# Hot standby and promotion.
+#
+# On an asynchronous streaming standby the views are readable and the
+# writing functions fail with SQLSTATE 25006 and a hint.  After the primary
+# is killed and the standby promoted, every token the new primary issues is
+# greater than every token the old primary issued (also those that never
+# reached the standby): the timeline is folded into the token's high bits
+# (token = timeline * 2^47 + nextval).  Fences recorded with old tokens keep
+# refusing lower tokens and accept new ones.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use LSTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $primary = ls_node('primary', preload => 1,
+	init => { allows_streaming => 1 });
+
+# acquire N leases named PREFIX1..PREFIXN (ttl 1 h) and return their tokens
+sub acquire_many
+{
+	my ($node, $prefix, $n) = @_;
+	my $sql = '';
+	$sql .= "SELECT lockservice.lock_acquire('$prefix$_', 'old', '1 hour');\n"
+	  for 1 .. $n;
+	my @t = split /\n/, ls_sql($node, $sql);
+	is(scalar(@t), $n, "acquired $n leases $prefix*");
+	return @t;
+}
+
+# Phase 0: before the base backup
+my @t0 = acquire_many($primary, 'p0_', 10);
+ls_sql($primary, "SELECT lockservice.fence('res_old', $t0[0])");
+
+$primary->backup('bk');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'bk', has_streaming => 1);
+$standby->start;
+
+# Phase A: replicated for sure
+my @tA = acquire_many($primary, 'pA_', 20);
+ls_sql($primary, "SELECT lockservice.fence('res_old', $tA[-1])");
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+
+# ----- the standby: views readable, writes refused with 25006 + hint -----
+is( ls_sql(
+		$standby,
+		"SELECT count(*) FROM lockservice.leases_live WHERE name LIKE 'pA\\_%'"),
+	'20',
+	'standby: leases_live is readable and shows replicated leases');
+is(ls_sql($standby, "SELECT token FROM lockservice.fences WHERE resource = 'res_old'"),
+	$tA[-1], 'standby: fences replicated');
+my ($st_last_state, $st_last) =
+  ls_sqlstate($standby, 'SELECT lockservice.last_issued_token()');
+is($st_last_state, '', 'standby: last_issued_token() is callable');
+cmp_ok($st_last, '>=', $tA[-1],
+	'standby: last_issued_token() >= replicated tokens')
+  if $st_last_state eq '';
+
+my $tok = $tA[0];
+my %writes = (
+	lock_acquire => "SELECT lockservice.lock_acquire('pA_1', 'x', '1 min')",
+	lock_acquire_new => "SELECT lockservice.lock_acquire('standby_new', 'x')",
+	lock_renew => "SELECT lockservice.lock_renew('pA_1', $tok)",
+	lock_release => "SELECT lockservice.lock_release('pA_1', $tok)",
+	lock_check => "SELECT lockservice.lock_check('pA_1', $tok)",
+	fence => "SELECT lockservice.fence('res_old', $tA[-1])",
+	advance_token_counter =>
+	  'SELECT lockservice.advance_token_counter(1)',);
+for my $f (sort keys %writes)
+{
+	my ($state, $out, $err) = ls_sqlstate($standby, $writes{$f});
+	is($state, '25006', "standby: $f fails with 25006");
+	isnt(ls_hint($err), '', "standby: $f error has a hint")
+	  or diag $err;
+}
+is(ls_sql($standby, "SELECT count(*) FROM lockservice.leases_live WHERE name LIKE 'pA\\_%'"),
+	'20', 'standby: still 20 live replicated leases after refused writes');
+
+# READ ONLY transactions on the primary: 25006 too
+is( ls_sqlstate(
+		$primary,
+		"BEGIN READ ONLY; SELECT lockservice.lock_acquire('ro', 'x'); COMMIT;"
+	),
+	'25006',
+	'primary: lock_acquire in a READ ONLY transaction fails with 25006');
+is( ls_sqlstate(
+		$primary,
+		"BEGIN READ ONLY; SELECT lockservice.lock_check('pA_1', $tok); COMMIT;"),
+	'25006',
+	'primary: lock_check in a READ ONLY transaction fails with 25006');
+
+# Phase B: issued while the standby streams; no wait (may or may not arrive)
+my @tB = acquire_many($primary, 'pB_', 100);
+
+# Phase C: issued while the standby is down: never replicated
+$standby->stop;
+my @tC = acquire_many($primary, 'pC_', 50);
+ls_sql($primary, "SELECT lockservice.fence('res_c', $tC[-1])");
+my $old_last = ls_sql($primary, 'SELECT lockservice.last_issued_token()');
+my @old = (@t0, @tA, @tB, @tC);
+my $old_max = max_of(@old);
+cmp_ok($old_last, '>=', $old_max, 'old primary: last_issued_token() >= its tokens');
+is(scalar(grep { ($_ >> 47) != 1 } @old),
+	0, 'old primary: every token carries timeline 1 in its high bits');
+
+$primary->kill9;
+
+$standby->start;
+$standby->promote;
+ok($standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
+	'standby promoted');
+my $new = $standby;
+
+# replicated leases are intact on the new primary
+is(ls_sql($new, "SELECT lockservice.lock_renew('pA_1', $tA[0])"),
+	't', 'new primary: replicated lease renewable with its old token');
+is(ls_sql($new, "SELECT lockservice.lock_acquire('pA_2', 'new', '1 hour', '0') IS NULL"),
+	't', 'new primary: replicated live lease is not granted to another holder');
+
+# tokens issued on the new primary
+my @tN;
+my $sql = '';
+$sql .= "SELECT lockservice.lock_acquire('pN_$_', 'new', '1 hour');\n" for 1 .. 20;
+# names whose last grant on the old primary never replicated
+$sql .= "SELECT lockservice.lock_acquire('pC_$_', 'new', '1 hour');\n" for 1 .. 10;
+# a name released on the new primary and re-acquired
+@tN = split /\n/, ls_sql($new, $sql);
+is(scalar(@tN), 30, 'new primary: 30 acquires granted');
+cmp_ok(min_of(@tN), '>', $old_max,
+	'new primary: every new token > every token issued on the old primary');
+my $new_last = ls_sql($new, 'SELECT lockservice.last_issued_token()');
+cmp_ok($new_last, '>', $old_max,
+	'new primary: last_issued_token() > every old token');
+cmp_ok($new_last, '>=', max_of(@tN),
+	'new primary: last_issued_token() >= its tokens');
+is(scalar(grep { ($_ >> 47) != 2 } @tN),
+	0, 'new primary: every new token carries timeline 2 in its high bits');
+is(ls_sql($new, "SELECT lockservice.lock_release('pA_1', $tA[0])"),
+	't', 'new primary: release of a replicated lease');
+my $tR = ls_sql($new, "SELECT lockservice.lock_acquire('pA_1', 'new', '1 hour')");
+cmp_ok($tR, '>', max_of(@tN), 'new primary: re-acquire after release: higher token');
+
+# fences across promotion
+is(ls_sqlstate($new, "SELECT lockservice.fence('res_old', $tA[-2])"),
+	'LS001', 'new primary: fence refuses a token lower than the replicated fence');
+is(ls_sqlstate($new, "SELECT lockservice.fence('res_old', $tA[-1])"),
+	'', 'new primary: fence accepts the equal old token');
+is(ls_sqlstate($new, "SELECT lockservice.fence('res_old', $tC[-1])"),
+	'', 'new primary: fence accepts a higher old token that never replicated');
+is(ls_sqlstate($new, "SELECT lockservice.fence('res_old', $tN[0])"),
+	'', 'new primary: fence accepts a new token');
+is(ls_sqlstate($new, "SELECT lockservice.fence('res_old', $tC[-1])"),
+	'LS001', 'new primary: ... and then refuses every old token');
+is(ls_sqlstate($new, "SELECT lockservice.fence('res_old', $old_max)"),
+	'LS001', 'new primary: ... including the highest old token');
+is(ls_sqlstate($new, "SELECT lockservice.fence('res_c', $tC[-1])"),
+	'', 'new primary: unreplicated fence resource accepts the old token');
+is( ls_sqlstate(
+		$new,
+		'SELECT lockservice.fence(\'res_x\', lockservice.last_issued_token() + 1)'
+	),
+	'LS002',
+	'new primary: fence refuses a never-issued token');
+
+note sprintf(
+	'old tokens %d..%d (timeline %d), new tokens %d..%d (timeline %d)',
+	min_of(@old), $old_max, $old_max >> 47, min_of(@tN), max_of(@tN),
+	$tN[0] >> 47);
+
+$new->stop;
+
+done_testing();
