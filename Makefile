@@ -12,7 +12,8 @@ OBJS = \
 	src/fence.o \
 	src/reaper.o \
 	src/stats.o \
-	src/events.o
+	src/events.o \
+	src/history.o
 
 DATA = $(wildcard sql/lockservice--*.sql)
 

@@ -59,6 +59,7 @@ typedef struct EventData
 	LeaseEventKind kind;
 	int64		token;
 	int64		previous_token;
+	Oid			actor;			/* the role that made it happen */
 	TimestampTz at;
 	int			name_len;
 	int			holder_len;
@@ -256,6 +257,7 @@ EventNote(LeaseEventKind kind, const char *name, int name_len,
 	pending->data.kind = kind;
 	pending->data.token = token;
 	pending->data.previous_token = previous_token;
+	pending->data.actor = GetUserId();
 	pending->data.at = GetCurrentTimestamp();
 	pending->data.name_len = CopyEventText(pending->data.name, name, name_len);
 	pending->data.holder_len = CopyEventText(pending->data.holder, holder, holder_len);
@@ -343,6 +345,8 @@ EventKindName(LeaseEventKind kind)
 			return "expired";
 		case LEASE_EVENT_TAKEN_OVER:
 			return "taken_over";
+		case LEASE_EVENT_FORCED:
+			return "forced_release";
 	}
 	return "unknown";
 }
@@ -373,6 +377,13 @@ EventPayload(StringInfo buf, const EventData *event)
 				 event->previous_holder_len);
 		appendStringInfo(buf, ",\"previous_token\":" INT64_FORMAT,
 						 event->previous_token);
+	}
+	if (event->kind == LEASE_EVENT_FORCED)
+	{
+		const char *actor = GetUserNameFromId(event->actor, true);
+
+		appendStringInfoString(buf, ",\"by\":");
+		escape_json(buf, actor ? actor : "");
 	}
 	appendStringInfo(buf, ",\"at\":\"%s\"}", timestamptz_to_str(event->at));
 }

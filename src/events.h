@@ -13,7 +13,8 @@ typedef enum LeaseEventKind
 	LEASE_EVENT_ACQUIRED,
 	LEASE_EVENT_RELEASED,
 	LEASE_EVENT_EXPIRED,
-	LEASE_EVENT_TAKEN_OVER
+	LEASE_EVENT_TAKEN_OVER,
+	LEASE_EVENT_FORCED
 } LeaseEventKind;
 
 extern bool lockservice_events;

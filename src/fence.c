@@ -82,6 +82,13 @@ fence(PG_FUNCTION_ARGS)
 				 errmsg("fencing token " INT64_FORMAT " was never issued", token),
 				 errhint("Pass the token that lockservice.lock_acquire() returned.")));
 
+	if (!TokenIsExclusive(token))
+		ereport(ERROR,
+				(errcode(ERRCODE_LS_NOT_EXCLUSIVE),
+				 errmsg("fencing token " INT64_FORMAT " is not the token of an exclusive lease", token),
+				 errdetail("Shared locks and semaphore permits have several holders at once, whose tokens cannot fence each other out."),
+				 errhint("Guard writes under a shared lease or a permit with lockservice.lock_check() in the writing transaction.")));
+
 	StoreOpen(&t, FENCES_TABLE, FENCES_PKEY, Natts_fences);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				PointerGetDatum(resource));

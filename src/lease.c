@@ -1,25 +1,36 @@
 /*-------------------------------------------------------------------------
  *
  * lease.c
- *	  The SQL-callable lease functions: lock_acquire, lock_renew,
- *	  lock_release and lock_check.
+ *	  Leases: acquire (exclusive, shared, semaphore permit), renew, release
+ *	  and check, force_release and lock_holder, and reaping.
  *
- * A lock name has one row in lockservice.leases (slot 0), kept after the
- * lease ends so that the next grant is a HOT update.  Row locks say who
- * may change it, in PostgreSQL's four row-lock strengths:
+ * A lock name has a head row in lockservice.leases (slot 0), kept after
+ * its leases end so that the next grant is a HOT update.  An exclusive
+ * lease lives in the head row itself; shared leases and semaphore permits
+ * live in rows of slots 1, 2, ...  The head row says what the name is: a
+ * lock ('x', exclusive or shared) or a semaphore ('p', with its permits).
  *
- *	 takeover (acquire of a free or expired name), release	FOR UPDATE
+ * Every grant rewrites the head row, having locked the version it read:
+ * so a grant is decided on the state it read, and any other grant since
+ * makes the lock fail ("changed") and the decision be taken again.  Row
+ * locks say who may change a lease, in PostgreSQL's four strengths:
+ *
+ *	 exclusive grant (of a head row), release, takeover		FOR UPDATE
+ *	 shared or permit grant (of the head row)				FOR NO KEY UPDATE
  *	 renew, and re-acquire by the same holder				FOR NO KEY UPDATE
  *	 lock_check												FOR KEY SHARE
  *
  * FOR KEY SHARE conflicts only with FOR UPDATE, so a lock_check holds off
- * release, takeover and (later) reaping until its transaction ends while
- * the holder's renewals still go through.
+ * release, takeover, force_release and reaping until its transaction ends
+ * while the holder's renewals still go through.
  *
- * Acquire never waits on a row lock: when the row is busy it sleeps in
- * wait.c, holding nothing, and reads the row again when woken.  Renew,
- * release and check act on the caller's own lease and wait for the
- * (short) transactions that touch it, as any row lock waits.
+ * Acquire never waits on a row lock: when a row is busy it sleeps in
+ * wait.c, holding nothing, and reads again when woken.  An attempt that
+ * fails after locking rows (an exclusive grant over expired shared leases
+ * that may be checked) runs in a subtransaction it rolls back, so a failed
+ * attempt leaves no lock behind.  Renew, release and check act on the
+ * caller's own lease and wait for the (short) transactions that touch it,
+ * as any row lock waits.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,16 +38,21 @@
 
 #include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "access/xact.h"
 #include "common/int.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "events.h"
+#include "history.h"
 #include "lockservice.h"
 #include "stats.h"
 #include "store.h"
@@ -44,9 +60,14 @@
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(lock_acquire);
+PG_FUNCTION_INFO_V1(lock_acquire_shared);
+PG_FUNCTION_INFO_V1(sem_acquire);
 PG_FUNCTION_INFO_V1(lock_renew);
 PG_FUNCTION_INFO_V1(lock_release);
 PG_FUNCTION_INFO_V1(lock_check);
+PG_FUNCTION_INFO_V1(force_release);
+PG_FUNCTION_INFO_V1(lock_holder);
+PG_FUNCTION_INFO_V1(set_lock_delay);
 
 /* How long the reaper keeps the row of a released lease. */
 #define REAP_RELEASED_AFTER_USECS	(60 * USECS_PER_SEC)
@@ -54,56 +75,67 @@ PG_FUNCTION_INFO_V1(lock_check);
 /* How long a waiter sleeps at most when a row is busy and nobody wakes it. */
 #define BUSY_RECHECK_USECS		(1000 * 1000)
 
-/* A lease row as read from lockservice.leases. */
-typedef struct Lease
+/* Name kinds, in the head row: a lock, or a semaphore. */
+#define NAME_KIND_LOCK			'x'
+#define NAME_KIND_SEMAPHORE		'p'
+
+/* One row of a lock name, as read. */
+typedef struct LeaseRow
 {
+	ItemPointerData tid;
+	int32		slot;
+	char		kind;
 	text	   *holder;
 	Oid			owner;
 	int64		token;
 	Interval   *ttl;
+	TimestampTz granted_at;
 	TimestampTz expires_at;
 	bool		released;
-} Lease;
+	int32		permits;
+} LeaseRow;
+
+/* All rows of a lock name. */
+typedef struct NameRows
+{
+	LeaseRow   *head;			/* slot 0, or NULL */
+	LeaseRow   *slots;			/* slots 1, 2, ... */
+	int			nslots;
+	int32		max_slot;
+	bool		busy;			/* an open transaction is changing a row */
+	TransactionId busy_xid;
+} NameRows;
+
+/* What a lease row stands for at a given time. */
+typedef enum LeaseState
+{
+	LEASE_NONE,					/* a head row with no lease, or released */
+	LEASE_LIVE,
+	LEASE_DELAYED,				/* expired unreleased, within its lock-delay */
+	LEASE_EXPIRED				/* expired unreleased, past its lock-delay */
+} LeaseState;
+
+/* One acquire call. */
+typedef struct AcquireRequest
+{
+	text	   *name;
+	text	   *holder;
+	char		kind;			/* LEASE_KIND_* */
+	int32		permits;		/* for semaphores */
+	Interval   *ttl;
+	int64		ttl_usecs;
+	LockWait   *wait;			/* NULL until it waits */
+	int64		lock_delay;		/* -1 until looked up */
+} AcquireRequest;
 
 /* What one attempt to acquire came to. */
 typedef enum AcquireOutcome
 {
 	ACQUIRE_GRANTED,
-	ACQUIRE_HELD,				/* a live lease of someone else */
-	ACQUIRE_BUSY				/* an open transaction is changing the row */
+	ACQUIRE_HELD,				/* live leases are in the way */
+	ACQUIRE_BUSY,				/* an open transaction is changing the name */
+	ACQUIRE_RETRY				/* the name changed since it was read */
 } AcquireOutcome;
-
-/* Primary key of the row of a lock name. */
-static void
-LeaseKey(ScanKeyData *keys, text *name)
-{
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ,
-				PointerGetDatum(name));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ,
-				Int32GetDatum(0));
-}
-
-/* Decode the row last read or locked. */
-static void
-LeaseFromRow(StoreTable *t, Lease *lease)
-{
-	TupleTableSlot *row = t->row;
-	bool		isnull;
-
-	lease->holder = DatumGetTextPP(slot_getattr(row, Anum_leases_holder, &isnull));
-	lease->owner = DatumGetObjectId(slot_getattr(row, Anum_leases_owner, &isnull));
-	lease->token = DatumGetInt64(slot_getattr(row, Anum_leases_token, &isnull));
-	lease->ttl = DatumGetIntervalP(slot_getattr(row, Anum_leases_ttl, &isnull));
-	lease->expires_at = DatumGetTimestampTz(slot_getattr(row, Anum_leases_expires_at, &isnull));
-	(void) slot_getattr(row, Anum_leases_released_at, &lease->released);
-	lease->released = !lease->released;
-}
-
-static bool
-LeaseIsLive(const Lease *lease, TimestampTz now)
-{
-	return !lease->released && lease->expires_at > now;
-}
 
 static bool
 TextEqual(text *a, text *b)
@@ -124,21 +156,204 @@ TimestampPlus(TimestampTz now, int64 usecs)
 	return result;
 }
 
+/* Decode the row in t->row, copying what outlives it. */
+static void
+LeaseRowFromSlot(StoreTable *t, LeaseRow *row)
+{
+	TupleTableSlot *slot = t->row;
+	bool		isnull;
+
+	row->tid = slot->tts_tid;
+	row->slot = DatumGetInt32(slot_getattr(slot, Anum_leases_slot, &isnull));
+	row->kind = DatumGetChar(slot_getattr(slot, Anum_leases_kind, &isnull));
+	row->holder = DatumGetTextPCopy(slot_getattr(slot, Anum_leases_holder, &isnull));
+	row->owner = DatumGetObjectId(slot_getattr(slot, Anum_leases_owner, &isnull));
+	row->token = DatumGetInt64(slot_getattr(slot, Anum_leases_token, &isnull));
+	row->ttl = DatumGetIntervalP(datumCopy(slot_getattr(slot, Anum_leases_ttl, &isnull),
+										   false, sizeof(Interval)));
+	row->granted_at = DatumGetTimestampTz(slot_getattr(slot, Anum_leases_granted_at, &isnull));
+	row->expires_at = DatumGetTimestampTz(slot_getattr(slot, Anum_leases_expires_at, &isnull));
+	(void) slot_getattr(slot, Anum_leases_released_at, &isnull);
+	row->released = !isnull;
+	row->permits = DatumGetInt32(slot_getattr(slot, Anum_leases_permits, &isnull));
+	if (isnull)
+		row->permits = 0;
+}
+
+/* Primary-key prefix of a lock name. */
+static void
+NameKey(ScanKeyData *key, text *name)
+{
+	ScanKeyInit(key, 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(name));
+}
+
 /*
- * Insert the row of a lock name that has none, in the released state;
- * false when another transaction is inserting it.
+ * Read every row of a lock name in its latest state.  A row being changed
+ * makes the name busy; its last committed version is what is kept.
+ */
+static void
+ReadName(StoreTable *t, text *name, NameRows *rows)
+{
+	ScanKeyData key;
+	IndexScanDesc scan;
+	StoreReadResult found;
+	int			capacity = 4;
+	int32		last_slot = -1;
+
+	memset(rows, 0, sizeof(NameRows));
+	rows->slots = palloc(sizeof(LeaseRow) * capacity);
+	NameKey(&key, name);
+	scan = StoreRangeBegin(t, &key, 1);
+	while ((found = StoreRangeNext(t, scan)) != STORE_ABSENT)
+	{
+		LeaseRow	row;
+
+		if (found == STORE_BUSY && !rows->busy)
+		{
+			rows->busy = true;
+			rows->busy_xid = t->busy_xid;
+		}
+		LeaseRowFromSlot(t, &row);
+		if (row.slot == last_slot)
+			continue;			/* second version of a row being changed */
+		last_slot = row.slot;
+		if (row.slot == 0)
+		{
+			rows->head = palloc(sizeof(LeaseRow));
+			*rows->head = row;
+			continue;
+		}
+		if (rows->nslots == capacity)
+		{
+			capacity *= 2;
+			rows->slots = repalloc(rows->slots, sizeof(LeaseRow) * capacity);
+		}
+		rows->slots[rows->nslots++] = row;
+		rows->max_slot = Max(rows->max_slot, row.slot);
+	}
+	StoreRangeEnd(scan);
+}
+
+/* The lock-delay of a name, in microseconds (looked up once per attempt). */
+static int64
+LockDelayOf(AcquireRequest *req)
+{
+	if (req->lock_delay < 0)
+		req->lock_delay = LockOptionsDelay(req->name);
+	return req->lock_delay;
+}
+
+/* What a row's lease is at now. */
+static LeaseState
+StateOf(const LeaseRow *row, TimestampTz now, AcquireRequest *req)
+{
+	if (row->released || !OidIsValid(row->owner))
+		return LEASE_NONE;
+	if (row->expires_at > now)
+		return LEASE_LIVE;
+	if (req != NULL && now < TimestampPlus(row->expires_at, LockDelayOf(req)))
+		return LEASE_DELAYED;
+	return LEASE_EXPIRED;
+}
+
+/* When a live or delayed lease stops standing in the way. */
+static TimestampTz
+EndOf(const LeaseRow *row, AcquireRequest *req)
+{
+	TimestampTz end = row->expires_at;
+
+	if (req != NULL && row->expires_at <= GetCurrentTimestamp())
+		end = TimestampPlus(row->expires_at, LockDelayOf(req));
+	return end;
+}
+
+static const char *
+KindName(char kind)
+{
+	switch (kind)
+	{
+		case LEASE_KIND_EXCLUSIVE:
+			return "exclusive lock";
+		case LEASE_KIND_SHARED:
+			return "shared lock";
+		case LEASE_KIND_PERMIT:
+			return "semaphore permit";
+	}
+	return "lease";
+}
+
+/*
+ * Note a lease event: published on LISTEN after commit, and written to
+ * lockservice.history when that is on.
+ */
+static void
+LeaseEvent(LeaseEventKind event, text *name, char kind, text *holder,
+		   Oid owner, int64 token, const LeaseRow *previous)
+{
+	EventNote(event, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
+			  VARDATA_ANY(holder), VARSIZE_ANY_EXHDR(holder), token,
+			  previous ? VARDATA_ANY(previous->holder) : NULL,
+			  previous ? VARSIZE_ANY_EXHDR(previous->holder) : 0,
+			  previous ? previous->token : 0);
+	HistoryRecord(event, name, kind, holder, owner, token);
+}
+
+/* Count and note a grant that replaces (takes over) row's lease, if any. */
+static void
+NoteGrant(AcquireRequest *req, int64 token, const LeaseRow *previous)
+{
+	if (previous != NULL && !previous->released && OidIsValid(previous->owner))
+	{
+		StatsCount(STATS_TAKEOVERS);
+		LeaseEvent(LEASE_EVENT_EXPIRED, req->name, previous->kind,
+				   previous->holder, previous->owner, previous->token, NULL);
+		LeaseEvent(LEASE_EVENT_TAKEN_OVER, req->name, req->kind, req->holder,
+				   GetUserId(), token, previous);
+		return;
+	}
+	LeaseEvent(LEASE_EVENT_ACQUIRED, req->name, req->kind, req->holder,
+			   GetUserId(), token, NULL);
+}
+
+/* Start a row from t->row and set the lease columns. */
+static void
+SetLease(Datum *values, bool *nulls, char kind, text *holder, int64 token,
+		 Interval *ttl, TimestampTz granted_at, TimestampTz expires_at)
+{
+	values[Anum_leases_kind - 1] = CharGetDatum(kind);
+	values[Anum_leases_holder - 1] = PointerGetDatum(holder);
+	values[Anum_leases_owner - 1] = ObjectIdGetDatum(GetUserId());
+	values[Anum_leases_token - 1] = Int64GetDatum(token);
+	values[Anum_leases_ttl - 1] = IntervalPGetDatum(ttl);
+	values[Anum_leases_granted_at - 1] = TimestampTzGetDatum(granted_at);
+	values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(expires_at);
+	nulls[Anum_leases_kind - 1] = false;
+	nulls[Anum_leases_holder - 1] = false;
+	nulls[Anum_leases_owner - 1] = false;
+	nulls[Anum_leases_token - 1] = false;
+	nulls[Anum_leases_ttl - 1] = false;
+	nulls[Anum_leases_granted_at - 1] = false;
+	nulls[Anum_leases_expires_at - 1] = false;
+	nulls[Anum_leases_released_at - 1] = true;
+}
+
+/*
+ * Insert a row with no lease (released) for slot of name; false when
+ * another transaction is inserting it.
  */
 static bool
-LeaseInsertFree(StoreTable *t, text *name)
+InsertEmptyRow(StoreTable *t, text *name, int32 slot, char kind, int32 permits)
 {
 	bool	   *nulls;
-	Datum	   *values = StoreNewRow(t, &nulls);
+	Datum	   *values;
 	TimestampTz now = GetCurrentTimestamp();
 	Interval   *zero = palloc0(sizeof(Interval));
 
+	ExecClearTuple(t->row);
+	values = StoreNewRow(t, &nulls);
 	values[Anum_leases_name - 1] = PointerGetDatum(name);
-	values[Anum_leases_slot - 1] = Int32GetDatum(0);
-	values[Anum_leases_kind - 1] = CharGetDatum(LEASE_KIND_EXCLUSIVE);
+	values[Anum_leases_slot - 1] = Int32GetDatum(slot);
+	values[Anum_leases_kind - 1] = CharGetDatum(kind);
 	values[Anum_leases_holder - 1] = CStringGetTextDatum("");
 	values[Anum_leases_owner - 1] = ObjectIdGetDatum(InvalidOid);
 	values[Anum_leases_token - 1] = Int64GetDatum(0);
@@ -146,169 +361,343 @@ LeaseInsertFree(StoreTable *t, text *name)
 	values[Anum_leases_granted_at - 1] = TimestampTzGetDatum(now);
 	values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(now);
 	values[Anum_leases_released_at - 1] = TimestampTzGetDatum(now);
+	values[Anum_leases_permits - 1] = Int32GetDatum(permits);
 	for (int i = 0; i < Natts_leases; i++)
 		nulls[i] = false;
+	nulls[Anum_leases_permits - 1] = (kind != NAME_KIND_SEMAPHORE);
 	return StoreInsert(t);
 }
 
-/* Write the locked row back as a lease expiring at expires_at. */
+/* Extend the caller's own live lease (a retry after a lost reply). */
+static AcquireOutcome
+ExtendOwnLease(StoreTable *t, AcquireRequest *req, LeaseRow *mine,
+			   int64 *token)
+{
+	bool	   *nulls;
+	Datum	   *values;
+
+	switch (StoreLockTid(t, &mine->tid, LockTupleNoKeyExclusive, false))
+	{
+		case STORE_CHANGED:
+			return ACQUIRE_RETRY;
+		case STORE_WOULD_BLOCK:
+			return ACQUIRE_BUSY;
+		case STORE_LOCKED:
+			break;
+	}
+	if (StateOf(mine, GetCurrentTimestamp(), NULL) != LEASE_LIVE)
+		return ACQUIRE_RETRY;	/* expired meanwhile: take it anew */
+	values = StoreNewRow(t, &nulls);
+	values[Anum_leases_ttl - 1] = IntervalPGetDatum(req->ttl);
+	values[Anum_leases_expires_at - 1] =
+		TimestampTzGetDatum(TimestampPlus(GetCurrentTimestamp(), req->ttl_usecs));
+	StoreUpdate(t);
+	*token = mine->token;
+	return ACQUIRE_GRANTED;
+}
+
+/* Rewrite the head row of a name to record a grant of kind. */
 static void
-LeaseWrite(StoreTable *t, text *holder, int64 token, Interval *ttl,
-		   TimestampTz granted_at, TimestampTz expires_at)
+TouchHead(StoreTable *t, AcquireRequest *req, bool end_head_lease)
 {
 	bool	   *nulls;
 	Datum	   *values = StoreNewRow(t, &nulls);
 
-	if (holder != NULL)
+	values[Anum_leases_kind - 1] = CharGetDatum(req->kind == LEASE_KIND_PERMIT ?
+												NAME_KIND_SEMAPHORE : NAME_KIND_LOCK);
+	values[Anum_leases_permits - 1] = Int32GetDatum(req->permits);
+	nulls[Anum_leases_permits - 1] = (req->kind != LEASE_KIND_PERMIT);
+	if (end_head_lease)
 	{
-		values[Anum_leases_holder - 1] = PointerGetDatum(holder);
-		values[Anum_leases_owner - 1] = ObjectIdGetDatum(GetUserId());
-		values[Anum_leases_token - 1] = Int64GetDatum(token);
-		values[Anum_leases_granted_at - 1] = TimestampTzGetDatum(granted_at);
+		values[Anum_leases_released_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+		nulls[Anum_leases_released_at - 1] = false;
 	}
-	values[Anum_leases_ttl - 1] = IntervalPGetDatum(ttl);
-	values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(expires_at);
-	nulls[Anum_leases_released_at - 1] = true;
 	StoreUpdate(t);
 }
 
 /*
- * Count and note a new grant of name; previous is the lease it replaces
- * (released, or expired: a takeover).
+ * Grant an exclusive lease in the head row.  Expired leases in other slots
+ * may still be held by a lock_check: they are locked first, in a
+ * subtransaction that is rolled back when one cannot be.
  */
-static void
-NoteGrant(text *name, text *holder, int64 token, const Lease *previous)
+static AcquireOutcome
+GrantExclusive(StoreTable *t, AcquireRequest *req, NameRows *rows,
+			   int64 *token)
 {
-	const char *name_data = VARDATA_ANY(name);
-	int			name_len = VARSIZE_ANY_EXHDR(name);
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	AcquireOutcome outcome = ACQUIRE_GRANTED;
+	bool		use_subxact = false;
+	bool	   *nulls;
+	Datum	   *values;
+	TimestampTz now;
 
-	if (previous->released)
+	for (int i = 0; i < rows->nslots; i++)
+		if (StateOf(&rows->slots[i], GetCurrentTimestamp(), NULL) == LEASE_EXPIRED)
+			use_subxact = true;
+
+	if (use_subxact)
 	{
-		EventNote(LEASE_EVENT_ACQUIRED, name_data, name_len,
-				  VARDATA_ANY(holder), VARSIZE_ANY_EXHDR(holder), token,
-				  NULL, 0, 0);
-		return;
+		/* buffer pins must not cross the subtransaction's boundaries */
+		ExecClearTuple(t->row);
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(context);
 	}
-	StatsCount(STATS_TAKEOVERS);
-	EventNote(LEASE_EVENT_EXPIRED, name_data, name_len,
-			  VARDATA_ANY(previous->holder), VARSIZE_ANY_EXHDR(previous->holder),
-			  previous->token, NULL, 0, 0);
-	EventNote(LEASE_EVENT_TAKEN_OVER, name_data, name_len,
-			  VARDATA_ANY(holder), VARSIZE_ANY_EXHDR(holder), token,
-			  VARDATA_ANY(previous->holder), VARSIZE_ANY_EXHDR(previous->holder),
-			  previous->token);
+	switch (StoreLockTid(t, &rows->head->tid, LockTupleExclusive, false))
+	{
+		case STORE_CHANGED:
+			outcome = ACQUIRE_RETRY;
+			break;
+		case STORE_WOULD_BLOCK:
+			outcome = ACQUIRE_BUSY;
+			break;
+		case STORE_LOCKED:
+			break;
+	}
+	for (int i = 0; i < rows->nslots && outcome == ACQUIRE_GRANTED; i++)
+	{
+		if (StateOf(&rows->slots[i], GetCurrentTimestamp(), NULL) != LEASE_EXPIRED)
+			continue;
+		switch (StoreLockTid(t, &rows->slots[i].tid, LockTupleExclusive, false))
+		{
+			case STORE_CHANGED:
+				outcome = ACQUIRE_RETRY;
+				break;
+			case STORE_WOULD_BLOCK:
+				outcome = ACQUIRE_BUSY;
+				break;
+			case STORE_LOCKED:
+				break;
+		}
+	}
+	if (outcome == ACQUIRE_GRANTED)
+	{
+		/* t->row may hold a slot row now: lock the head again (ours) */
+		if (use_subxact &&
+			StoreLockTid(t, &rows->head->tid, LockTupleExclusive, false) != STORE_LOCKED)
+			elog(ERROR, "lockservice: lost the lock on a head row");
+		*token = NextFencingToken(true);
+		NoteGrant(req, *token, rows->head);
+		now = GetCurrentTimestamp();
+		values = StoreNewRow(t, &nulls);
+		SetLease(values, nulls, LEASE_KIND_EXCLUSIVE, req->holder, *token,
+				 req->ttl, now, TimestampPlus(now, req->ttl_usecs));
+		values[Anum_leases_permits - 1] = (Datum) 0;
+		nulls[Anum_leases_permits - 1] = true;
+		StoreUpdate(t);
+	}
+	if (use_subxact)
+	{
+		ExecClearTuple(t->row);
+		if (outcome == ACQUIRE_GRANTED)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	return outcome;
 }
 
 /*
- * One attempt to acquire name.  On ACQUIRE_HELD, *retry_at is when the
- * lease in the way expires.
+ * Grant a shared lease or a semaphore permit in a slot row: a released
+ * slot when one can be had, else a new one.  The head row is locked first
+ * (FOR UPDATE when it holds an expired exclusive lease, which this grant
+ * takes over) and rewritten, so other grants see this one.
  */
 static AcquireOutcome
-TryAcquire(text *name, text *holder, Interval *ttl, int64 ttl_usecs,
-		   int64 *token, TimestampTz *retry_at)
+GrantInSlot(StoreTable *t, AcquireRequest *req, NameRows *rows, int64 *token)
+{
+	LeaseRow   *head = rows->head;
+	bool		end_head_lease = StateOf(head, GetCurrentTimestamp(), NULL) == LEASE_EXPIRED;
+	LeaseRow   *reused = NULL;
+	bool	   *nulls;
+	Datum	   *values;
+	TimestampTz now;
+
+	switch (StoreLockTid(t, &head->tid,
+						 end_head_lease ? LockTupleExclusive : LockTupleNoKeyExclusive,
+						 false))
+	{
+		case STORE_CHANGED:
+			return ACQUIRE_RETRY;
+		case STORE_WOULD_BLOCK:
+			return ACQUIRE_BUSY;
+		case STORE_LOCKED:
+			break;
+	}
+	*token = NextFencingToken(false);
+	if (end_head_lease)
+		NoteGrant(req, *token, head);
+	TouchHead(t, req, end_head_lease);
+
+	/* a released slot nobody is changing, else a new slot */
+	for (int i = 0; i < rows->nslots && reused == NULL; i++)
+		if (rows->slots[i].released &&
+			StoreLockTid(t, &rows->slots[i].tid, LockTupleExclusive, false) == STORE_LOCKED)
+			reused = &rows->slots[i];
+
+	now = GetCurrentTimestamp();
+	if (reused == NULL)
+		ExecClearTuple(t->row);
+	values = StoreNewRow(t, &nulls);
+	values[Anum_leases_name - 1] = PointerGetDatum(req->name);
+	values[Anum_leases_slot - 1] = Int32GetDatum(reused ? reused->slot : rows->max_slot + 1);
+	nulls[Anum_leases_name - 1] = false;
+	nulls[Anum_leases_slot - 1] = false;
+	SetLease(values, nulls, req->kind, req->holder, *token, req->ttl, now,
+			 TimestampPlus(now, req->ttl_usecs));
+	values[Anum_leases_permits - 1] = (Datum) 0;
+	nulls[Anum_leases_permits - 1] = true;
+	if (reused)
+		StoreUpdate(t);
+	else if (!StoreInsert(t))
+		elog(ERROR, "lockservice: slot %d of \"%s\" is being inserted by another transaction",
+			 rows->max_slot + 1, text_to_cstring(req->name));
+	if (!end_head_lease)
+		NoteGrant(req, *token, NULL);
+	return ACQUIRE_GRANTED;
+}
+
+/*
+ * Decide on one reading of a name whether the request can be granted, and
+ * grant it.  On ACQUIRE_HELD, *retry_at is when the first lease in the way
+ * ends.
+ */
+static AcquireOutcome
+Decide(StoreTable *t, AcquireRequest *req, NameRows *rows, int64 *token,
+	   TimestampTz *retry_at)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		is_semaphore = rows->head->kind == NAME_KIND_SEMAPHORE;
+	bool		wants_semaphore = req->kind == LEASE_KIND_PERMIT;
+	int			in_use = 0;		/* live or delayed leases */
+	int			blocking = 0;	/* of those, the ones in the way */
+
+	*retry_at = DT_NOEND;
+
+	/* the caller's own live lease: the same kind is a retry, else an error */
+	for (int i = -1; i < rows->nslots; i++)
+	{
+		LeaseRow   *row = i < 0 ? rows->head : &rows->slots[i];
+
+		if (StateOf(row, now, NULL) == LEASE_LIVE && row->owner == GetUserId() &&
+			TextEqual(row->holder, req->holder))
+		{
+			if (row->kind != req->kind)
+				ereport(ERROR,
+						(errcode(ERRCODE_LS_KIND_MISMATCH),
+						 errmsg("holder \"%s\" already holds \"%s\" as a %s",
+								text_to_cstring(req->holder),
+								text_to_cstring(req->name), KindName(row->kind)),
+						 errhint("Release it first: a lease does not change its kind.")));
+			return ExtendOwnLease(t, req, row, token);
+		}
+	}
+
+	/* what stands in the way */
+	for (int i = -1; i < rows->nslots; i++)
+	{
+		LeaseRow   *row = i < 0 ? rows->head : &rows->slots[i];
+		LeaseState state = StateOf(row, now, req);
+		bool		in_way;
+
+		if (state != LEASE_LIVE && state != LEASE_DELAYED)
+			continue;
+		in_use++;
+		if (req->kind == LEASE_KIND_SHARED)
+			in_way = row->kind == LEASE_KIND_EXCLUSIVE;
+		else
+			in_way = true;
+		if (in_way)
+		{
+			blocking++;
+			*retry_at = Min(*retry_at, EndOf(row, req));
+		}
+	}
+
+	if (is_semaphore != wants_semaphore && in_use > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LS_KIND_MISMATCH),
+				 errmsg("\"%s\" is in use as a %s", text_to_cstring(req->name),
+						is_semaphore ? "semaphore" : "lock"),
+				 errhint("Use another name: one name is either a lock or a semaphore while it has leases.")));
+	if (wants_semaphore && is_semaphore && in_use > 0 &&
+		rows->head->permits != req->permits)
+		ereport(ERROR,
+				(errcode(ERRCODE_LS_KIND_MISMATCH),
+				 errmsg("semaphore \"%s\" has %d permits, not %d",
+						text_to_cstring(req->name), rows->head->permits, req->permits),
+				 errhint("Every holder must pass the same number of permits while the semaphore is in use.")));
+
+	if (wants_semaphore ? blocking >= req->permits : blocking > 0)
+		return ACQUIRE_HELD;
+
+	/* first come, first served: earlier waiters go first */
+	if (WaitMustYield(req->wait, VARDATA_ANY(req->name), VARSIZE_ANY_EXHDR(req->name),
+					  req->kind))
+		return ACQUIRE_BUSY;
+
+	if (req->kind == LEASE_KIND_EXCLUSIVE)
+		return GrantExclusive(t, req, rows, token);
+	return GrantInSlot(t, req, rows, token);
+}
+
+/* One attempt to acquire. */
+static AcquireOutcome
+TryAcquire(AcquireRequest *req, int64 *token, TimestampTz *retry_at)
 {
 	StoreTable	t;
-	ScanKeyData keys[2];
-	AcquireOutcome outcome = ACQUIRE_BUSY;
+	AcquireOutcome outcome;
 
 	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
-	LeaseKey(keys, name);
 	for (;;)
 	{
-		Lease		lease;
-		TimestampTz now;
-		StoreLockResult lock;
-		StoreReadResult found = StoreRead(&t, keys);
+		NameRows	rows;
 
-		if (found == STORE_BUSY)
+		req->lock_delay = -1;
+		ReadName(&t, req->name, &rows);
+		if (rows.busy)
 		{
 			outcome = ACQUIRE_BUSY;
 			break;
 		}
-		if (found == STORE_ABSENT)
+		if (rows.head == NULL)
 		{
-			if (!LeaseInsertFree(&t, name))
+			if (!InsertEmptyRow(&t, req->name, 0,
+								req->kind == LEASE_KIND_PERMIT ? NAME_KIND_SEMAPHORE : NAME_KIND_LOCK,
+								req->permits))
 			{
 				outcome = ACQUIRE_BUSY;
 				break;
 			}
 			continue;
 		}
-
-		LeaseFromRow(&t, &lease);
-		now = GetCurrentTimestamp();
-		if (LeaseIsLive(&lease, now))
-		{
-			if (lease.owner != GetUserId() || !TextEqual(lease.holder, holder))
-			{
-				*retry_at = lease.expires_at;
-				outcome = ACQUIRE_HELD;
-				break;
-			}
-			/* the holder again (a retry after a lost reply): extend it */
-			lock = StoreLock(&t, LockTupleNoKeyExclusive, false);
-			if (lock == STORE_CHANGED)
-				continue;
-			if (lock == STORE_WOULD_BLOCK)
-			{
-				outcome = ACQUIRE_BUSY;
-				break;
-			}
-			now = GetCurrentTimestamp();
-			if (!LeaseIsLive(&lease, now))
-				continue;		/* expired while we waited: take it anew */
-			LeaseWrite(&t, NULL, 0, ttl, 0, TimestampPlus(now, ttl_usecs));
-			*token = lease.token;
-			outcome = ACQUIRE_GRANTED;
+		outcome = Decide(&t, req, &rows, token, retry_at);
+		if (outcome != ACQUIRE_RETRY)
 			break;
-		}
-
-		/* free or expired: take it over */
-		switch (StoreLock(&t, LockTupleExclusive, false))
-		{
-			case STORE_CHANGED:
-				continue;
-			case STORE_WOULD_BLOCK:
-				outcome = ACQUIRE_BUSY;
-				break;
-			case STORE_LOCKED:
-				*token = NextFencingToken();
-				NoteGrant(name, holder, *token, &lease);
-				now = GetCurrentTimestamp();
-				LeaseWrite(&t, holder, *token, ttl, now,
-						   TimestampPlus(now, ttl_usecs));
-				outcome = ACQUIRE_GRANTED;
-				break;
-		}
-		break;
 	}
 	StoreClose(&t);
 	return outcome;
 }
 
 /*
- * SQL: lockservice.lock_acquire(name, holder, ttl, wait) returns the
- * lease's fencing token, or NULL when it was not granted within wait.
+ * Acquire a lease of kind, waiting up to wait_usecs (-1: no limit).
+ * Returns whether it was granted.
  */
-Datum
-lock_acquire(PG_FUNCTION_ARGS)
+static bool
+Acquire(AcquireRequest *req, int64 wait_usecs, int64 *token)
 {
-	text	   *name = InputName(fcinfo, 0, "name");
-	text	   *holder = InputHolder(fcinfo, 1);
-	int64		ttl_usecs = InputTtl(fcinfo, 2, false);
-	int64		wait_usecs = InputWait(fcinfo, 3);
-	Interval   *ttl = PG_GETARG_INTERVAL_P(2);
 	TimestampTz deadline;
 	MemoryContext attempt_context;
 	MemoryContext old_context;
 	LockWait	wait;
-	bool		waiting = false;
 	bool		granted = false;
-	int64		token = 0;
 
 	CheckWritable("lockservice.lock_acquire()");
 	deadline = TimestampPlus(GetCurrentTimestamp(), wait_usecs);
-	WaitWakeAtTransactionEnd(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+	WaitWakeAtTransactionEnd(VARDATA_ANY(req->name), VARSIZE_ANY_EXHDR(req->name));
+	req->wait = NULL;
 
 	/* each attempt's allocations go when it is over: waits can be long */
 	attempt_context = AllocSetContextCreate(CurrentMemoryContext,
@@ -321,7 +710,7 @@ lock_acquire(PG_FUNCTION_ARGS)
 		TimestampTz now;
 
 		old_context = MemoryContextSwitchTo(attempt_context);
-		outcome = TryAcquire(name, holder, ttl, ttl_usecs, &token, &retry_at);
+		outcome = TryAcquire(req, token, &retry_at);
 		MemoryContextSwitchTo(old_context);
 		MemoryContextReset(attempt_context);
 
@@ -333,19 +722,20 @@ lock_acquire(PG_FUNCTION_ARGS)
 		now = GetCurrentTimestamp();
 		if (now >= deadline)
 			break;
-		if (!waiting)
+		if (req->wait == NULL)
 		{
 			/* from here on no wake-up is missed: try once more, then sleep */
-			WaitBegin(&wait, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+			WaitBegin(&wait, VARDATA_ANY(req->name), VARSIZE_ANY_EXHDR(req->name),
+					  req->kind);
 			StatsWaiting(true);
-			waiting = true;
+			req->wait = &wait;
 			continue;
 		}
 		if (outcome == ACQUIRE_BUSY)
 			retry_at = TimestampPlus(now, BUSY_RECHECK_USECS);
 		WaitSleep(&wait, Min(deadline, retry_at));
 	}
-	if (waiting)
+	if (req->wait != NULL)
 	{
 		WaitEnd(&wait);
 		StatsWaiting(false);
@@ -355,47 +745,127 @@ lock_acquire(PG_FUNCTION_ARGS)
 	if (!granted)
 	{
 		StatsCount(STATS_ACQUIRE_TIMEOUTS);
-		PG_RETURN_NULL();
+		return false;
 	}
 	StatsCount(STATS_ACQUIRES);
-	if (waiting)
+	if (req->wait != NULL)
 		StatsCount(STATS_ACQUIRES_WAITED);
+	return true;
+}
+
+/* Arguments common to the acquire functions: name, holder, ttl, wait. */
+static int64
+AcquireArguments(FunctionCallInfo fcinfo, AcquireRequest *req, char kind,
+				 int ttl_arg)
+{
+	req->name = InputName(fcinfo, 0, "name");
+	req->holder = InputHolder(fcinfo, 1);
+	req->kind = kind;
+	req->permits = 0;
+	req->ttl_usecs = InputTtl(fcinfo, ttl_arg, false);
+	req->ttl = PG_GETARG_INTERVAL_P(ttl_arg);
+	req->lock_delay = -1;
+	return InputWait(fcinfo, ttl_arg + 1);
+}
+
+/*
+ * SQL: lockservice.lock_acquire(name, holder, ttl, wait) returns the
+ * token of an exclusive lease, or NULL when it was not granted within wait.
+ */
+Datum
+lock_acquire(PG_FUNCTION_ARGS)
+{
+	AcquireRequest req;
+	int64		wait_usecs = AcquireArguments(fcinfo, &req, LEASE_KIND_EXCLUSIVE, 2);
+	int64		token;
+
+	if (!Acquire(&req, wait_usecs, &token))
+		PG_RETURN_NULL();
 	PG_RETURN_INT64(token);
 }
 
 /*
- * Find the live lease of name under token owned by the current role and
- * lock its row in mode.  Returns false, with nothing locked, when there is
- * no such lease.  Waits for transactions changing that lease.
+ * SQL: lockservice.lock_acquire_shared(name, holder, ttl, wait): a shared
+ * lease, held by any number of holders at once but not with an exclusive
+ * one.
+ */
+Datum
+lock_acquire_shared(PG_FUNCTION_ARGS)
+{
+	AcquireRequest req;
+	int64		wait_usecs = AcquireArguments(fcinfo, &req, LEASE_KIND_SHARED, 2);
+	int64		token;
+
+	if (!Acquire(&req, wait_usecs, &token))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(token);
+}
+
+/*
+ * SQL: lockservice.sem_acquire(name, holder, permits, ttl, wait): one of
+ * at most permits leases on name.
+ */
+Datum
+sem_acquire(PG_FUNCTION_ARGS)
+{
+	AcquireRequest req;
+	int64		wait_usecs = AcquireArguments(fcinfo, &req, LEASE_KIND_PERMIT, 3);
+	int64		token;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("permits must not be NULL")));
+	req.permits = PG_GETARG_INT32(2);
+	if (req.permits <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("permits must be positive, not %d", req.permits)));
+	if (!Acquire(&req, wait_usecs, &token))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(token);
+}
+
+/*
+ * Find the lease of name under token and lock its row in mode.  Unless
+ * any_owner, only a live lease owned by the current role counts.  Returns
+ * false, with nothing locked, when there is no such lease.  Waits for
+ * transactions changing that lease.
  */
 static bool
-LockOwnLease(StoreTable *t, text *name, int64 token, LockTupleMode mode,
-			 Lease *lease)
+LockLease(StoreTable *t, text *name, int64 token, LockTupleMode mode,
+		  bool any_owner, LeaseRow *lease)
 {
-	ScanKeyData keys[2];
-
-	LeaseKey(keys, name);
 	for (;;)
 	{
-		StoreReadResult found = StoreRead(t, keys);
+		NameRows	rows;
+		LeaseRow   *found = NULL;
 
-		if (found == STORE_ABSENT)
-			return false;
-
-		/* a busy row still shows the last committed state of the lease */
-		LeaseFromRow(t, lease);
-		if (lease->token != token || lease->owner != GetUserId() ||
-			!LeaseIsLive(lease, GetCurrentTimestamp()))
-			return false;
-		if (found == STORE_BUSY)
+		ReadName(t, name, &rows);
+		for (int i = -1; i < rows.nslots && found == NULL; i++)
 		{
+			LeaseRow   *row = i < 0 ? rows.head : &rows.slots[i];
+
+			if (row != NULL && row->token == token && !row->released &&
+				OidIsValid(row->owner))
+				found = row;
+		}
+		/* a busy row still shows the last committed state of the lease */
+		if (found == NULL ||
+			(!any_owner && (found->owner != GetUserId() ||
+							StateOf(found, GetCurrentTimestamp(), NULL) != LEASE_LIVE)))
+			return false;
+		if (rows.busy)
+		{
+			t->busy_xid = rows.busy_xid;
 			StoreWaitBusy(t);
 			continue;
 		}
-		if (StoreLock(t, mode, true) != STORE_LOCKED)
+		if (StoreLockTid(t, &found->tid, mode, true) != STORE_LOCKED)
 			continue;
+		*lease = *found;
 		/* the row is as read, but time went on while we waited */
-		return LeaseIsLive(lease, GetCurrentTimestamp());
+		return any_owner || StateOf(lease, GetCurrentTimestamp(), NULL) == LEASE_LIVE;
 	}
 }
 
@@ -421,24 +891,44 @@ lock_renew(PG_FUNCTION_ARGS)
 	int64		token;
 	int64		ttl_usecs = InputTtl(fcinfo, 2, true);
 	StoreTable	t;
-	Lease		lease;
+	LeaseRow	lease;
 	bool		renewed = false;
 
 	OwnLeaseCallStart(fcinfo, "lockservice.lock_renew()", &name, &token);
 	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
-	if (LockOwnLease(&t, name, token, LockTupleNoKeyExclusive, &lease))
+	if (LockLease(&t, name, token, LockTupleNoKeyExclusive, false, &lease))
 	{
 		Interval   *ttl = PG_ARGISNULL(2) ? lease.ttl : PG_GETARG_INTERVAL_P(2);
+		bool	   *nulls;
+		Datum	   *values;
 
 		if (ttl_usecs < 0)
 			ttl_usecs = IntervalToMicroseconds(ttl);
-		LeaseWrite(&t, NULL, 0, ttl, 0,
-				   TimestampPlus(GetCurrentTimestamp(), ttl_usecs));
+		values = StoreNewRow(&t, &nulls);
+		values[Anum_leases_ttl - 1] = IntervalPGetDatum(ttl);
+		values[Anum_leases_expires_at - 1] =
+			TimestampTzGetDatum(TimestampPlus(GetCurrentTimestamp(), ttl_usecs));
+		StoreUpdate(&t);
 		renewed = true;
 	}
 	StoreClose(&t);
 	StatsCount(renewed ? STATS_RENEWALS : STATS_RENEWALS_FAILED);
 	PG_RETURN_BOOL(renewed);
+}
+
+/* End the lease locked in t->row: mark it released. */
+static void
+EndLockedLease(StoreTable *t, text *name, const LeaseRow *lease,
+			   LeaseEventKind event)
+{
+	bool	   *nulls;
+	Datum	   *values = StoreNewRow(t, &nulls);
+
+	values[Anum_leases_released_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	nulls[Anum_leases_released_at - 1] = false;
+	StoreUpdate(t);
+	LeaseEvent(event, name, lease->kind, lease->holder, lease->owner,
+			   lease->token, NULL);
 }
 
 /*
@@ -451,25 +941,16 @@ lock_release(PG_FUNCTION_ARGS)
 	text	   *name;
 	int64		token;
 	StoreTable	t;
-	Lease		lease;
+	LeaseRow	lease;
 	bool		released = false;
 
 	OwnLeaseCallStart(fcinfo, "lockservice.lock_release()", &name, &token);
 	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
-	if (LockOwnLease(&t, name, token, LockTupleExclusive, &lease))
+	if (LockLease(&t, name, token, LockTupleExclusive, false, &lease))
 	{
-		bool	   *nulls;
-		Datum	   *values = StoreNewRow(&t, &nulls);
-
-		values[Anum_leases_released_at - 1] =
-			TimestampTzGetDatum(GetCurrentTimestamp());
-		nulls[Anum_leases_released_at - 1] = false;
-		StoreUpdate(&t);
+		EndLockedLease(&t, name, &lease, LEASE_EVENT_RELEASED);
 		released = true;
 		StatsCount(STATS_RELEASES);
-		EventNote(LEASE_EVENT_RELEASED, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
-				  VARDATA_ANY(lease.holder), VARSIZE_ANY_EXHDR(lease.holder),
-				  token, NULL, 0, 0);
 	}
 	StoreClose(&t);
 	PG_RETURN_BOOL(released);
@@ -486,24 +967,134 @@ lock_check(PG_FUNCTION_ARGS)
 	text	   *name;
 	int64		token;
 	StoreTable	t;
-	Lease		lease;
+	LeaseRow	lease;
 	bool		held;
 
 	OwnLeaseCallStart(fcinfo, "lockservice.lock_check()", &name, &token);
 	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
-	held = LockOwnLease(&t, name, token, LockTupleKeyShare, &lease);
+	held = LockLease(&t, name, token, LockTupleKeyShare, false, &lease);
 	StoreClose(&t);
 	PG_RETURN_BOOL(held);
 }
 
 /*
- * Delete up to max_rows lease rows that have ended: expired leases, and
- * rows released more than REAP_RELEASED_AFTER_USECS ago (kept until then so
- * that a name used again soon is a HOT update, not an insert).  Rows that a
- * transaction holds locked (a lock_check, an acquire in progress) are
- * skipped, never waited for.  Returns the number of expired leases reaped;
- * *more says whether the batch was full.  Runs in the caller's transaction
- * and snapshot; their waiters wake when it commits.
+ * SQL: lockservice.force_release(name, token DEFAULT NULL) ends the leases
+ * of name (only the one under token, when given), whoever holds them, and
+ * returns how many it ended.  For operators: not executable by PUBLIC.
+ * Waits for lock_check transactions on those leases to end.
+ */
+Datum
+force_release(PG_FUNCTION_ARGS)
+{
+	text	   *name = InputName(fcinfo, 0, "name");
+	int64		token = PG_ARGISNULL(1) ? 0 : InputToken(fcinfo, 1);
+	StoreTable	t;
+	int32		ended = 0;
+
+	CheckWritable("lockservice.force_release()");
+	WaitWakeAtTransactionEnd(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
+	for (;;)
+	{
+		NameRows	rows;
+		LeaseRow	lease;
+		int64		target = token;
+
+		if (target == 0)
+		{
+			/* the next lease of the name that has not ended */
+			ReadName(&t, name, &rows);
+			for (int i = -1; i < rows.nslots && target == 0; i++)
+			{
+				LeaseRow   *row = i < 0 ? rows.head : &rows.slots[i];
+
+				if (row != NULL && StateOf(row, GetCurrentTimestamp(), NULL) != LEASE_NONE)
+					target = row->token;
+			}
+			if (target == 0)
+				break;
+		}
+		if (LockLease(&t, name, target, LockTupleExclusive, true, &lease))
+		{
+			EndLockedLease(&t, name, &lease, LEASE_EVENT_FORCED);
+			ended++;
+		}
+		if (token != 0)
+			break;
+	}
+	StoreClose(&t);
+	PG_RETURN_INT32(ended);
+}
+
+/*
+ * SQL: lockservice.lock_holder(name) returns the live leases of name:
+ * holder, owner, token, kind, granted_at, expires_at.
+ */
+Datum
+lock_holder(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *name = InputName(fcinfo, 0, "name");
+	TimestampTz now = GetCurrentTimestamp();
+	StoreTable	t;
+	NameRows	rows;
+
+	InitMaterializedSRF(fcinfo, 0);
+	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
+	ReadName(&t, name, &rows);
+	for (int i = -1; i < rows.nslots; i++)
+	{
+		LeaseRow   *row = i < 0 ? rows.head : &rows.slots[i];
+		Datum		values[6];
+		bool		nulls[6] = {0};
+
+		if (row == NULL || StateOf(row, now, NULL) != LEASE_LIVE)
+			continue;
+		values[0] = PointerGetDatum(row->holder);
+		values[1] = ObjectIdGetDatum(row->owner);
+		values[2] = Int64GetDatum(row->token);
+		values[3] = CStringGetTextDatum(row->kind == LEASE_KIND_EXCLUSIVE ? "exclusive" :
+										row->kind == LEASE_KIND_SHARED ? "shared" : "permit");
+		values[4] = TimestampTzGetDatum(row->granted_at);
+		values[5] = TimestampTzGetDatum(row->expires_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	StoreClose(&t);
+	return (Datum) 0;
+}
+
+/*
+ * SQL: lockservice.set_lock_delay(name, lock_delay) sets how long name
+ * stays ungranted after a lease of it expires without being released;
+ * NULL goes back to lockservice.lock_delay.
+ */
+Datum
+set_lock_delay(PG_FUNCTION_ARGS)
+{
+	text	   *name = InputName(fcinfo, 0, "name");
+	int64		delay = -1;
+
+	if (!PG_ARGISNULL(1))
+	{
+		delay = IntervalToMicroseconds(PG_GETARG_INTERVAL_P(1));
+		if (delay < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lock_delay must not be negative")));
+	}
+	CheckWritable("lockservice.set_lock_delay()");
+	LockOptionsSetDelay(name, PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1));
+	PG_RETURN_VOID();
+}
+
+/*
+ * Delete up to max_rows lease rows that have ended: expired leases past
+ * their lock-delay, and rows released more than REAP_RELEASED_AFTER_USECS
+ * ago (kept until then so that a name used again soon is a HOT update,
+ * not an insert).  Rows that a transaction holds locked (a lock_check, an
+ * acquire in progress) are skipped, never waited for.  Returns the number
+ * of expired leases reaped; *more says whether the batch was full.  Runs
+ * in the caller's transaction and snapshot; waiters wake when it commits.
  */
 int64
 LeaseReapEnded(int max_rows, bool *more)
@@ -519,13 +1110,13 @@ LeaseReapEnded(int max_rows, bool *more)
 	scan = StoreBeginScan(&t, GetActiveSnapshot());
 	while (StoreScanNext(&t, scan))
 	{
-		Lease		lease;
+		LeaseRow	lease;
 		bool		isnull;
 		bool		is_expired;
 		text	   *name;
 
-		LeaseFromRow(&t, &lease);
-		if (lease.released)
+		LeaseRowFromSlot(&t, &lease);
+		if (lease.released || !OidIsValid(lease.owner))
 		{
 			TimestampTz released_at = DatumGetTimestampTz(slot_getattr(t.row, Anum_leases_released_at, &isnull));
 
@@ -538,14 +1129,16 @@ LeaseReapEnded(int max_rows, bool *more)
 		else
 			continue;
 
-		if (StoreLock(&t, LockTupleExclusive, false) != STORE_LOCKED)
+		name = DatumGetTextPCopy(slot_getattr(t.row, Anum_leases_name, &isnull));
+		if (is_expired &&
+			now < TimestampPlus(lease.expires_at, LockOptionsDelay(name)))
+			continue;			/* keep it through its lock-delay */
+		if (StoreLockTid(&t, &lease.tid, LockTupleExclusive, false) != STORE_LOCKED)
 			continue;
-		name = DatumGetTextPP(slot_getattr(t.row, Anum_leases_name, &isnull));
 		if (is_expired)
 		{
-			EventNote(LEASE_EVENT_EXPIRED, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
-					  VARDATA_ANY(lease.holder), VARSIZE_ANY_EXHDR(lease.holder),
-					  lease.token, NULL, 0, 0);
+			LeaseEvent(LEASE_EVENT_EXPIRED, name, lease.kind, lease.holder,
+					   lease.owner, lease.token, NULL);
 			expired++;
 		}
 		StoreDelete(&t);

@@ -15,6 +15,7 @@
 
 #include "lockservice.h"
 #include "events.h"
+#include "history.h"
 #include "reaper.h"
 #include "stats.h"
 #include "wait.h"
@@ -77,4 +78,5 @@ _PG_init(void)
 	ReaperInit();
 	StatsInit();
 	EventsInit();
+	HistoryInit();
 }

@@ -18,6 +18,8 @@
 #define ERRCODE_LS_STALE_TOKEN			MAKE_SQLSTATE('L','S','0','0','1')
 #define ERRCODE_LS_TOKEN_NOT_ISSUED		MAKE_SQLSTATE('L','S','0','0','2')
 #define ERRCODE_LS_PREPARE_REFUSED		MAKE_SQLSTATE('L','S','0','0','3')
+#define ERRCODE_LS_KIND_MISMATCH		MAKE_SQLSTATE('L','S','0','0','4')
+#define ERRCODE_LS_NOT_EXCLUSIVE		MAKE_SQLSTATE('L','S','0','0','5')
 
 /* schema and objects created by sql/lockservice--1.0.sql */
 #define LOCKSERVICE_SCHEMA		"lockservice"
@@ -26,6 +28,10 @@
 #define FENCES_TABLE			"fences"
 #define FENCES_PKEY				"fences_pkey"
 #define FENCING_SEQUENCE		"fencing_seq"
+#define LOCK_OPTIONS_TABLE		"lock_options"
+#define LOCK_OPTIONS_PKEY		"lock_options_pkey"
+#define HISTORY_TABLE			"history"
+#define HISTORY_AT_INDEX		"history_at_idx"
 
 /* columns of lockservice.leases */
 #define Anum_leases_name		1
@@ -38,7 +44,24 @@
 #define Anum_leases_granted_at	8
 #define Anum_leases_expires_at	9
 #define Anum_leases_released_at 10
-#define Natts_leases			10
+#define Anum_leases_permits		11
+#define Natts_leases			11
+
+/* columns of lockservice.lock_options */
+#define Anum_lock_options_name	1
+#define Anum_lock_options_lock_delay 2
+#define Natts_lock_options		2
+
+/* columns of lockservice.history */
+#define Anum_history_at			1
+#define Anum_history_event		2
+#define Anum_history_name		3
+#define Anum_history_kind		4
+#define Anum_history_holder		5
+#define Anum_history_owner		6
+#define Anum_history_token		7
+#define Anum_history_actor		8
+#define Natts_history			8
 
 /* columns of lockservice.fences */
 #define Anum_fences_resource	1
@@ -48,6 +71,8 @@
 
 /* lease kinds (leases.kind) */
 #define LEASE_KIND_EXCLUSIVE	'x'
+#define LEASE_KIND_SHARED		's'
+#define LEASE_KIND_PERMIT		'p'
 
 /* GUCs (src/lockservice.c) */
 extern int	lockservice_max_ttl;

@@ -58,6 +58,7 @@
 #include "utils/timestamp.h"
 
 #include "events.h"
+#include "history.h"
 #include "lockservice.h"
 #include "reaper.h"
 #include "stats.h"
@@ -74,6 +75,7 @@ PG_FUNCTION_INFO_V1(reaper_status);
 #define LAUNCHER_TYPE			"lockservice launcher"
 #define LAUNCHER_NAP_MS			5000
 #define REAPER_RESTART_SECS		1
+#define REAPER_MAX_BACKOFF_MS	(5 * 60 * 1000)
 
 /* GUC */
 int			lockservice_reap_interval = 1000;
@@ -544,7 +546,7 @@ ReaperShouldExit(ReaperSlot *slot)
  * is gone from the database.
  */
 static bool
-ReaperRun(ReaperSlot *slot)
+ReaperRunBatches(ReaperSlot *slot)
 {
 	bool		more = true;
 
@@ -552,6 +554,7 @@ ReaperRun(ReaperSlot *slot)
 	{
 		int64		reaped = 0;
 		bool		installed;
+		bool		more_history;
 
 		more = false;
 		SetCurrentStatementStartTimestamp();
@@ -562,6 +565,8 @@ ReaperRun(ReaperSlot *slot)
 		{
 			pgstat_report_activity(STATE_RUNNING, "reaping expired leases");
 			reaped = LeaseReapEnded(REAPER_BATCH_SIZE, &more);
+			HistoryPrune(REAPER_BATCH_SIZE, &more_history);
+			more |= more_history;
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -588,6 +593,38 @@ ReaperStopPublishing(int code, Datum arg)
 	EventsUnregisterReader(DatumGetInt32(arg));
 }
 
+/*
+ * A reaping round that survives errors (a table the library does not know,
+ * say): the error is logged, the transaction rolled back, and the next
+ * round waits longer, up to REAPER_MAX_BACKOFF_MS, so that a lasting
+ * problem neither crash-loops the worker nor floods the log.
+ */
+static bool
+ReaperRun(ReaperSlot *slot, long *backoff_ms)
+{
+	MemoryContext context = CurrentMemoryContext;
+	volatile bool installed = true;
+
+	PG_TRY();
+	{
+		installed = ReaperRunBatches(slot);
+		*backoff_ms = 0;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		if (*backoff_ms == 0)
+			EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		*backoff_ms = Min(Max(*backoff_ms * 2, (long) lockservice_reap_interval),
+						  REAPER_MAX_BACKOFF_MS);
+	}
+	PG_END_TRY();
+	return installed;
+}
+
 /* Reaper main loop. */
 PGDLLEXPORT void lockservice_reaper_main(Datum main_arg);
 
@@ -599,6 +636,7 @@ lockservice_reaper_main(Datum main_arg)
 	int			reader;
 	uint64		event_position;
 	TimestampTz next_reap = 0;
+	long		backoff_ms = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -635,8 +673,7 @@ lockservice_reaper_main(Datum main_arg)
 		now = GetCurrentTimestamp();
 		if (now >= next_reap)
 		{
-			next_reap = TimestampTzPlusMilliseconds(now, lockservice_reap_interval);
-			if (!ReaperRun(slot))
+			if (!ReaperRun(slot, &backoff_ms))
 			{
 				/* the extension is not (or no longer) installed here */
 				if (slot)
@@ -650,6 +687,8 @@ lockservice_reaper_main(Datum main_arg)
 			/* publish what this round reaped without waiting a round */
 			if (reader >= 0)
 				EventsPublish(dboid, &event_position);
+			next_reap = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													Max(backoff_ms, lockservice_reap_interval));
 		}
 
 		/* sleep until the next round, or until an event comes */

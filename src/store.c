@@ -31,6 +31,7 @@
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
 #include "storage/lmgr.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -43,8 +44,12 @@
 Oid
 StoreRelationOid(const char *relname)
 {
-	Oid			nspid = get_namespace_oid(LOCKSERVICE_SCHEMA, true);
+	Oid			nspid;
 	Oid			relid = InvalidOid;
+
+	/* a DROP EXTENSION since the last call must not leave stale OIDs */
+	AcceptInvalidationMessages();
+	nspid = get_namespace_oid(LOCKSERVICE_SCHEMA, true);
 
 	if (OidIsValid(nspid))
 		relid = get_relname_relid(relname, nspid);
@@ -97,6 +102,50 @@ StoreClose(StoreTable *t)
 	table_close(t->rel, release);
 }
 
+/* Classify the row just fetched under the dirty snapshot. */
+static StoreReadResult
+StoreClassify(StoreTable *t)
+{
+	TransactionId xwait = TransactionIdIsValid(t->dirty.xmin) ?
+	t->dirty.xmin : t->dirty.xmax;
+
+	t->busy_xid = xwait;
+	return TransactionIdIsValid(xwait) ? STORE_BUSY : STORE_FOUND;
+}
+
+/*
+ * Scan the rows whose leading primary key columns equal keys, in key
+ * order, in their latest state (see StoreRangeNext).
+ */
+IndexScanDesc
+StoreRangeBegin(StoreTable *t, ScanKey keys, int nkeys)
+{
+	IndexScanDesc scan = index_beginscan(t->rel, t->pkey, &t->dirty, nkeys, 0);
+
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	return scan;
+}
+
+/*
+ * The next row of a range scan into t->row: STORE_FOUND, STORE_BUSY (an
+ * open transaction is changing it; t->busy_xid says which), or
+ * STORE_ABSENT at the end.  A row being changed can come twice: as its
+ * last committed version and as the new one.
+ */
+StoreReadResult
+StoreRangeNext(StoreTable *t, IndexScanDesc scan)
+{
+	if (!index_getnext_slot(scan, ForwardScanDirection, t->row))
+		return STORE_ABSENT;
+	return StoreClassify(t);
+}
+
+void
+StoreRangeEnd(IndexScanDesc scan)
+{
+	index_endscan(scan);
+}
+
 /*
  * Read the latest version of the row with the given primary key.  A row
  * that an open transaction is inserting, updating or deleting is busy:
@@ -109,22 +158,9 @@ StoreRead(StoreTable *t, ScanKey keys)
 	StoreReadResult result = STORE_ABSENT;
 
 	t->busy_xid = InvalidTransactionId;
-	scan = index_beginscan(t->rel, t->pkey, &t->dirty, t->nkeys, 0);
-	index_rescan(scan, keys, t->nkeys, NULL, 0);
-	if (index_getnext_slot(scan, ForwardScanDirection, t->row))
-	{
-		TransactionId xwait = TransactionIdIsValid(t->dirty.xmin) ?
-		t->dirty.xmin : t->dirty.xmax;
-
-		if (TransactionIdIsValid(xwait))
-		{
-			t->busy_xid = xwait;
-			result = STORE_BUSY;
-		}
-		else
-			result = STORE_FOUND;
-	}
-	index_endscan(scan);
+	scan = StoreRangeBegin(t, keys, t->nkeys);
+	result = StoreRangeNext(t, scan);
+	StoreRangeEnd(scan);
 	return result;
 }
 
@@ -145,6 +181,15 @@ StoreLockResult
 StoreLock(StoreTable *t, LockTupleMode mode, bool wait)
 {
 	ItemPointerData tid = t->row->tts_tid;
+
+	return StoreLockTid(t, &tid, mode, wait);
+}
+
+/* Lock the row version at tid, as StoreLock() does, and read it into t->row. */
+StoreLockResult
+StoreLockTid(StoreTable *t, ItemPointer row_tid, LockTupleMode mode, bool wait)
+{
+	ItemPointerData tid = *row_tid;
 	TM_FailureData tmfd;
 	TM_Result	result;
 
@@ -189,12 +234,13 @@ StoreNewRow(StoreTable *t, bool **nulls)
 }
 
 /*
- * Insert index entries for t->newrow.  For an insert, a unique index only
- * checks for a possible conflict (returning false) without waiting or
- * raising an error; for an update, the key is unchanged.
+ * Insert index entries for t->newrow, checking unique indexes with
+ * unique_check: UNIQUE_CHECK_PARTIAL only reports a possible conflict
+ * (returning false) without waiting or raising an error.  unchanged says
+ * that an update left the key as it was.
  */
 static bool
-StoreInsertIndexes(StoreTable *t, bool is_insert)
+StoreInsertIndexes(StoreTable *t, IndexUniqueCheck unique_check, bool unchanged)
 {
 	List	   *indexes = RelationGetIndexList(t->rel);
 	ListCell   *lc;
@@ -221,9 +267,9 @@ StoreInsertIndexes(StoreTable *t, bool is_insert)
 					 errhint("Drop it: lockservice tables take only plain column indexes.")));
 		FormIndexDatum(info, t->newrow, NULL, values, isnull);
 		if (info->ii_Unique)
-			check = is_insert ? UNIQUE_CHECK_PARTIAL : UNIQUE_CHECK_YES;
+			check = unique_check;
 		if (!index_insert(index, values, isnull, &t->newrow->tts_tid, t->rel,
-						  check, !is_insert, info) &&
+						  check, unchanged, info) &&
 			check == UNIQUE_CHECK_PARTIAL)
 			unique_ok = false;
 		if (index != t->pkey)
@@ -250,12 +296,23 @@ StoreInsert(StoreTable *t)
 	spec_token = SpeculativeInsertionLockAcquire(xid);
 	table_tuple_insert_speculative(t->rel, t->newrow, GetCurrentCommandId(true),
 								   0, NULL, spec_token);
-	inserted = StoreInsertIndexes(t, true);
+	inserted = StoreInsertIndexes(t, UNIQUE_CHECK_PARTIAL, false);
 	table_tuple_complete_speculative(t->rel, t->newrow, spec_token, inserted);
 	SpeculativeInsertionLockRelease(xid);
 	t->wrote = true;
 	CommandCounterIncrement();
 	return inserted;
+}
+
+/* Insert t->newrow into a table without unique keys to worry about. */
+void
+StoreAppend(StoreTable *t)
+{
+	ExecStoreVirtualTuple(t->newrow);
+	table_tuple_insert(t->rel, t->newrow, GetCurrentCommandId(true), 0, NULL);
+	StoreInsertIndexes(t, UNIQUE_CHECK_YES, false);
+	t->wrote = true;
+	CommandCounterIncrement();
 }
 
 /* Replace the row locked by StoreLock() with t->newrow. */
@@ -276,7 +333,7 @@ StoreUpdate(StoreTable *t)
 		elog(ERROR, "lockservice: locked row of \"%s\" changed under its lock (%d)",
 			 RelationGetRelationName(t->rel), (int) result);
 	if (update_indexes)
-		StoreInsertIndexes(t, false);
+		StoreInsertIndexes(t, UNIQUE_CHECK_YES, true);
 	t->wrote = true;
 	CommandCounterIncrement();
 }

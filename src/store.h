@@ -8,6 +8,7 @@
 #ifndef LOCKSERVICE_STORE_H
 #define LOCKSERVICE_STORE_H
 
+#include "access/genam.h"
 #include "access/skey.h"
 #include "access/tableam.h"
 #include "executor/tuptable.h"
@@ -48,6 +49,12 @@ extern void StoreClose(StoreTable *t);
 extern StoreReadResult StoreRead(StoreTable *t, ScanKey keys);
 extern void StoreWaitBusy(StoreTable *t);
 extern StoreLockResult StoreLock(StoreTable *t, LockTupleMode mode, bool wait);
+extern StoreLockResult StoreLockTid(StoreTable *t, ItemPointer tid,
+									LockTupleMode mode, bool wait);
+extern IndexScanDesc StoreRangeBegin(StoreTable *t, ScanKey keys, int nkeys);
+extern StoreReadResult StoreRangeNext(StoreTable *t, IndexScanDesc scan);
+extern void StoreRangeEnd(IndexScanDesc scan);
+extern void StoreAppend(StoreTable *t);
 extern Datum *StoreNewRow(StoreTable *t, bool **nulls);
 extern bool StoreInsert(StoreTable *t);
 extern void StoreUpdate(StoreTable *t);

@@ -7,8 +7,10 @@
  *
  * A token is
  *
- *		timeline * 2^47 + nextval('lockservice.fencing_seq')
+ *		timeline * 2^47 + 2 * nextval('lockservice.fencing_seq') + shared
  *
+ * where shared is 1 for a shared lease or a semaphore permit and 0 for an
+ * exclusive lease, so that fence() can tell the tokens it may compare.
  * The sequence alone survives crashes and restarts: PostgreSQL logs a
  * sequence 32 values ahead, and the transaction that makes it log flushes
  * that record at once, even with synchronous_commit = off, so no token a
@@ -18,8 +20,8 @@
  * asynchronous standby promoted before it received the last sequence
  * records, or recovery to a point in time, continues from an older value.
  * Both start a new, higher timeline, so the timeline in the high bits makes
- * every later token larger, as long as fewer than 2^47 tokens were lost.
- * The low 47 bits last 89 years at 50,000 grants per second; past that
+ * every later token larger, as long as fewer than 2^46 tokens were lost.
+ * The low 47 bits last 44 years at 50,000 grants per second; past that
  * they carry into the timeline part, which keeps tokens increasing.
  *
  *-------------------------------------------------------------------------
@@ -61,13 +63,15 @@ CurrentTimeLine(void)
 
 /* The token for a sequence value on the current timeline. */
 static int64
-ComposeToken(int64 value)
+ComposeToken(int64 value, bool exclusive)
 {
 	int64		token;
 
 	if (pg_mul_s64_overflow((int64) CurrentTimeLine(),
 							INT64CONST(1) << TOKEN_TIMELINE_SHIFT, &token) ||
-		pg_add_s64_overflow(token, value, &token))
+		pg_add_s64_overflow(token, value, &token) ||
+		pg_add_s64_overflow(token, value, &token) ||
+		pg_add_s64_overflow(token, exclusive ? 0 : 1, &token))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("fencing token out of range"),
@@ -80,7 +84,7 @@ ComposeToken(int64 value)
 static int64
 DecomposeToken(int64 token)
 {
-	return token - ((int64) CurrentTimeLine() << TOKEN_TIMELINE_SHIFT);
+	return (token - ((int64) CurrentTimeLine() << TOKEN_TIMELINE_SHIFT)) / 2;
 }
 
 /*
@@ -88,7 +92,7 @@ DecomposeToken(int64 token)
  * that grants of one name are always in token order.
  */
 int64
-NextFencingToken(void)
+NextFencingToken(bool exclusive)
 {
 	Oid			seqid = StoreRelationOid(FENCING_SEQUENCE);
 	XLogRecPtr	logged_before = XactLastRecEnd;
@@ -104,7 +108,7 @@ NextFencingToken(void)
 		XLogFlush(XactLastRecEnd);
 	if (lockservice_sync_grants)
 		ForceSyncCommit();
-	return ComposeToken(value);
+	return ComposeToken(value, exclusive);
 }
 
 /* The role that owns a relation. */
@@ -161,7 +165,7 @@ LastIssuedToken(int64 *token)
 								  (Datum) 0, 1, &isnull);
 	if (isnull)
 		return false;
-	*token = ComposeToken(DatumGetInt64(value));
+	*token = ComposeToken(DatumGetInt64(value), false);
 	return true;
 }
 

@@ -13,7 +13,15 @@
  * resource-release callback that cannot fail (no allocation, a spinlock
  * and SetLatch per slot).  A woken waiter reads the lease again.
  *
- * Without shared memory, waiters sleep and retry with a short backoff.
+ * Waiters also queue there, first come first served: an attempt that could
+ * be granted steps back while an earlier waiter on the same name wants a
+ * lease that conflicts with it (for a shared lock: an exclusive one), and
+ * so does an attempt that does not wait at all.  A waiter leaves the queue
+ * when it is granted, times out or fails (cancel included), and wakes the
+ * name's slot as it goes.
+ *
+ * Without shared memory, waiters sleep and retry with a short backoff, and
+ * there is no queue: fairness is left to chance.
  *
  * The transaction callbacks also refuse PREPARE TRANSACTION after any
  * lockservice call: a prepared transaction would pin the lease and could
@@ -25,12 +33,15 @@
 
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -50,11 +61,26 @@
 /* Slots one transaction remembers before it wakes every slot instead. */
 #define WAIT_MAX_TRACKED		64
 
+/* A waiting backend, in the queue (one entry per backend). */
+typedef struct WaiterEntry
+{
+	bool		active;
+	char		kind;			/* the lease kind it waits for */
+	uint64		name_hash;
+	uint64		arrival;		/* order of arrival */
+} WaiterEntry;
+
+/*
+ * Header of the shared memory; then the condition variables, the number of
+ * queued waiters per slot, and the queue entries.
+ */
 typedef struct WaitShared
 {
 	uint32		layout_version;
 	int			nslots;
-	ConditionVariable slots[FLEXIBLE_ARRAY_MEMBER];
+	int			nentries;
+	LWLock	   *queue_lock;		/* protects the entries */
+	pg_atomic_uint64 next_arrival;
 } WaitShared;
 
 /* A slot this transaction must wake, and the deepest level that touched it. */
@@ -65,6 +91,13 @@ typedef struct TrackedSlot
 } TrackedSlot;
 
 static WaitShared *wait_shared = NULL;
+static ConditionVariable *wait_slots = NULL;
+static pg_atomic_uint32 *wait_queued = NULL;	/* queued waiters per slot */
+static WaiterEntry *wait_entries = NULL;
+
+/* this backend's place in the queue, if it has one */
+static bool queued_self = false;
+static int	queued_slot = -1;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -82,8 +115,12 @@ static bool pending_all = false;
 static Size
 WaitShmemSize(void)
 {
-	return add_size(offsetof(WaitShared, slots),
-					mul_size(lockservice_wait_slots, sizeof(ConditionVariable)));
+	Size		size = MAXALIGN(sizeof(WaitShared));
+
+	size = add_size(size, MAXALIGN(mul_size(lockservice_wait_slots, sizeof(ConditionVariable))));
+	size = add_size(size, MAXALIGN(mul_size(lockservice_wait_slots, sizeof(pg_atomic_uint32))));
+	size = add_size(size, mul_size(MaxBackends, sizeof(WaiterEntry)));
+	return size;
 }
 
 static void
@@ -92,6 +129,7 @@ WaitShmemRequest(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(WaitShmemSize());
+	RequestNamedLWLockTranche("lockservice waits", 1);
 }
 
 static void
@@ -104,12 +142,24 @@ WaitShmemStartup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	wait_shared = ShmemInitStruct(WAIT_SHMEM_NAME, WaitShmemSize(), &found);
+	wait_slots = (ConditionVariable *) ((char *) wait_shared + MAXALIGN(sizeof(WaitShared)));
+	wait_queued = (pg_atomic_uint32 *) ((char *) wait_slots +
+										MAXALIGN(lockservice_wait_slots * sizeof(ConditionVariable)));
+	wait_entries = (WaiterEntry *) ((char *) wait_queued +
+									MAXALIGN(lockservice_wait_slots * sizeof(pg_atomic_uint32)));
 	if (!found)
 	{
 		wait_shared->layout_version = WAIT_LAYOUT_VERSION;
 		wait_shared->nslots = lockservice_wait_slots;
+		wait_shared->nentries = MaxBackends;
+		wait_shared->queue_lock = &(GetNamedLWLockTranche("lockservice waits"))->lock;
+		pg_atomic_init_u64(&wait_shared->next_arrival, 1);
 		for (int i = 0; i < lockservice_wait_slots; i++)
-			ConditionVariableInit(&wait_shared->slots[i]);
+		{
+			ConditionVariableInit(&wait_slots[i]);
+			pg_atomic_init_u32(&wait_queued[i], 0);
+		}
+		memset(wait_entries, 0, MaxBackends * sizeof(WaiterEntry));
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -136,12 +186,12 @@ WaitWakePending(void)
 	if (pending_all)
 	{
 		for (int i = 0; i < wait_shared->nslots; i++)
-			ConditionVariableBroadcast(&wait_shared->slots[i]);
+			ConditionVariableBroadcast(&wait_slots[i]);
 	}
 	else
 	{
 		for (int i = 0; i < npending; i++)
-			ConditionVariableBroadcast(&wait_shared->slots[pending[i]]);
+			ConditionVariableBroadcast(&wait_slots[pending[i]]);
 	}
 	npending = 0;
 	pending_all = false;
@@ -170,6 +220,20 @@ WaitEndSubTransaction(int nest_level, bool aborted)
 	}
 }
 
+/* Leave the queue, if in it, and let the next waiter go.  Cannot fail. */
+static void
+WaitLeaveQueue(void)
+{
+	if (!queued_self)
+		return;
+	LWLockAcquire(wait_shared->queue_lock, LW_EXCLUSIVE);
+	wait_entries[MyProc->pgprocno].active = false;
+	LWLockRelease(wait_shared->queue_lock);
+	pg_atomic_fetch_sub_u32(&wait_queued[queued_slot], 1);
+	ConditionVariableBroadcast(&wait_slots[queued_slot]);
+	queued_self = false;
+}
+
 static void
 WaitXactCallback(XactEvent event, void *arg)
 {
@@ -186,6 +250,7 @@ WaitXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			StatsAtAbort();
+			WaitLeaveQueue();
 			/* FALLTHROUGH */
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
@@ -210,6 +275,7 @@ WaitSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
 		StatsAtAbort();
+		WaitLeaveQueue();
 		WaitEndSubTransaction(GetCurrentTransactionNestLevel(), true);
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
@@ -250,6 +316,12 @@ bool
 WaitUsesSharedMemory(void)
 {
 	return wait_shared != NULL;
+}
+
+static uint64
+WaitNameHash(const char *name, int len)
+{
+	return hash_bytes_extended((const unsigned char *) name, len, 0);
 }
 
 static int
@@ -300,19 +372,91 @@ WaitNoteTransactionUse(void)
 }
 
 /*
- * Start waiting for a lock name.  From here on a wake-up is not missed,
- * even one that comes before WaitSleep().
+ * Start waiting for a lease of kind on a lock name, and take a place in
+ * its queue.  From here on a wake-up is not missed, even one that comes
+ * before WaitSleep().
  */
 void
-WaitBegin(LockWait *w, const char *name, int len)
+WaitBegin(LockWait *w, const char *name, int len, char kind)
 {
 	w->backoff_ms = 1;
 	w->slot = -1;
-	if (wait_shared != NULL)
+	w->arrival = PG_UINT64_MAX;
+	if (wait_shared == NULL || MyProc == NULL ||
+		MyProc->pgprocno >= wait_shared->nentries)
+		return;
+	w->slot = WaitSlotOf(name, len);
+	w->arrival = pg_atomic_fetch_add_u64(&wait_shared->next_arrival, 1);
+	ConditionVariablePrepareToSleep(&wait_slots[w->slot]);
+
+	LWLockAcquire(wait_shared->queue_lock, LW_EXCLUSIVE);
+	wait_entries[MyProc->pgprocno].kind = kind;
+	wait_entries[MyProc->pgprocno].name_hash = WaitNameHash(name, len);
+	wait_entries[MyProc->pgprocno].arrival = w->arrival;
+	wait_entries[MyProc->pgprocno].active = true;
+	LWLockRelease(wait_shared->queue_lock);
+	pg_atomic_fetch_add_u32(&wait_queued[w->slot], 1);
+	queued_self = true;
+	queued_slot = w->slot;
+}
+
+/*
+ * Whether an attempt for a lease of kind on name must step back for an
+ * earlier waiter (w: the caller's own wait, or NULL when it is not
+ * waiting: then every waiter is earlier).
+ */
+bool
+WaitMustYield(LockWait *w, const char *name, int len, char kind)
+{
+	uint64		name_hash;
+	uint64		arrival = (w != NULL) ? w->arrival : PG_UINT64_MAX;
+	bool		yield = false;
+
+	if (wait_shared == NULL ||
+		pg_atomic_read_u32(&wait_queued[WaitSlotOf(name, len)]) == 0)
+		return false;
+	name_hash = WaitNameHash(name, len);
+	LWLockAcquire(wait_shared->queue_lock, LW_SHARED);
+	for (int i = 0; i < wait_shared->nentries && !yield; i++)
 	{
-		w->slot = WaitSlotOf(name, len);
-		ConditionVariablePrepareToSleep(&wait_shared->slots[w->slot]);
+		WaiterEntry *entry = &wait_entries[i];
+
+		yield = entry->active && entry->name_hash == name_hash &&
+			entry->arrival < arrival &&
+			(kind != LEASE_KIND_SHARED || entry->kind != LEASE_KIND_SHARED);
 	}
+	LWLockRelease(wait_shared->queue_lock);
+	return yield;
+}
+
+/* SQL: lockservice.lock_waiters(name) */
+PG_FUNCTION_INFO_V1(lock_waiters);
+
+Datum
+lock_waiters(PG_FUNCTION_ARGS)
+{
+	text	   *name = InputName(fcinfo, 0, "name");
+
+	PG_RETURN_INT32(WaitersOf(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)));
+}
+
+/* How many sessions wait for a lock name (0 without shared memory). */
+int
+WaitersOf(const char *name, int len)
+{
+	uint64		name_hash;
+	int			count = 0;
+
+	if (wait_shared == NULL ||
+		pg_atomic_read_u32(&wait_queued[WaitSlotOf(name, len)]) == 0)
+		return 0;
+	name_hash = WaitNameHash(name, len);
+	LWLockAcquire(wait_shared->queue_lock, LW_SHARED);
+	for (int i = 0; i < wait_shared->nentries; i++)
+		if (wait_entries[i].active && wait_entries[i].name_hash == name_hash)
+			count++;
+	LWLockRelease(wait_shared->queue_lock);
+	return count;
 }
 
 /*
@@ -334,7 +478,7 @@ WaitSleep(LockWait *w, TimestampTz until)
 	}
 
 	if (w->slot >= 0)
-		ConditionVariableTimedSleep(&wait_shared->slots[w->slot], timeout_ms,
+		ConditionVariableTimedSleep(&wait_slots[w->slot], timeout_ms,
 									PG_WAIT_EXTENSION);
 	else
 	{
@@ -348,10 +492,13 @@ WaitSleep(LockWait *w, TimestampTz until)
 	}
 }
 
-/* Stop waiting. */
+/* Stop waiting, and leave the queue. */
 void
 WaitEnd(LockWait *w)
 {
 	if (w->slot >= 0)
+	{
 		ConditionVariableCancelSleep();
+		WaitLeaveQueue();
+	}
 }

@@ -15,10 +15,13 @@ typedef struct LockWait
 {
 	int			slot;			/* wait slot of the name, -1 when not shared */
 	long		backoff_ms;		/* next sleep without shared memory */
+	uint64		arrival;		/* place in the queue */
 } LockWait;
 
 extern void WaitInit(void);
-extern void WaitBegin(LockWait *w, const char *name, int len);
+extern void WaitBegin(LockWait *w, const char *name, int len, char kind);
+extern bool WaitMustYield(LockWait *w, const char *name, int len, char kind);
+extern int	WaitersOf(const char *name, int len);
 extern void WaitSleep(LockWait *w, TimestampTz until);
 extern void WaitEnd(LockWait *w);
 extern void WaitWakeAtTransactionEnd(const char *name, int len);

@@ -21,7 +21,7 @@
 BEGIN;
 SET LOCAL client_min_messages = warning;
 SET LOCAL client_encoding = 'UTF8';
-SELECT plan(200);
+SELECT plan(202);
 
 -- limits in force (pg_settings.setting is in base units: bytes, seconds)
 CREATE TEMP TABLE lim AS
@@ -138,7 +138,8 @@ INSERT INTO cases (descr, q, state) VALUES
 	('fence: token -1', $$SELECT lockservice.fence('pgtap.bi.newres', -1)$$, '22023'),
 	('fence: token min bigint', $$SELECT lockservice.fence('pgtap.bi.newres', -9223372036854775808)$$, '22023'),
 	('fence: stale token', $$SELECT lockservice.fence('pgtap.bi.res', {low})$$, 'LS001'),
-	('fence: token 1 after a higher one', $$SELECT lockservice.fence('pgtap.bi.res', 1)$$, 'LS001'),
+	('fence: token 2 after a higher one', $$SELECT lockservice.fence('pgtap.bi.res', 2)$$, 'LS001'),
+	('fence: an odd token (shared lease or permit)', $$SELECT lockservice.fence('pgtap.bi.res', 3)$$, 'LS005'),
 	('fence: never issued (last + 2^40)', $$SELECT lockservice.fence('pgtap.bi.newres', lockservice.last_issued_token() + 1099511627776)$$, 'LS002'),
 	('fence: never issued, fenced resource', $$SELECT lockservice.fence('pgtap.bi.res', lockservice.last_issued_token() + 1099511627776)$$, 'LS002'),
 	('fence: never issued (max bigint)', $$SELECT lockservice.fence('pgtap.bi.newres', 9223372036854775807)$$, 'LS002'),
@@ -159,7 +160,7 @@ UPDATE cases SET q = replace(q, '{H+1:a}', (SELECT repeat('a', hl + 1) FROM lim)
 UPDATE cases SET q = replace(q, '{H+1:é}', (SELECT repeat('a', hl - 1) || 'é' FROM lim));
 UPDATE cases SET q = replace(q, '{H+1:😀}', (SELECT repeat('a', hl - 3) || '😀' FROM lim));
 
-SELECT is((SELECT count(*)::int FROM cases), 82, 'the barrage has 82 cases');
+SELECT is((SELECT count(*)::int FROM cases), 83, 'the barrage has 83 cases');
 SELECT is_empty($$SELECT descr FROM cases WHERE q ~ '[{}]'$$,
 	'every placeholder of the barrage was filled in');
 SELECT is((SELECT octet_length(repeat('a', nl - 1) || 'é') - nl FROM lim), 1,
@@ -270,8 +271,8 @@ SELECT lives_ok(format('SELECT lockservice.fence(%L, %s)',
 	'fence of a resource name of exactly max_name_length bytes is accepted');
 SELECT lives_ok(format('SELECT lockservice.fence(%L, %s)', 'pgtap.bi.res', (SELECT v FROM tok WHERE k = 'held')),
 	'fence with the same token as recorded is accepted');
-SELECT lives_ok($$SELECT lockservice.fence('pgtap.bi.res.last', lockservice.last_issued_token())$$,
-	'fence with token = last_issued_token() is accepted');
+SELECT lives_ok($$SELECT lockservice.fence('pgtap.bi.res.last', lockservice.last_issued_token() - 1)$$,
+	'fence with the highest exclusive token that can have been issued is accepted');
 SELECT is((SELECT count(*)::int FROM edge WHERE k <> 'ttl 1 us' AND v IS NOT NULL
              AND lockservice.lock_release(
                    (SELECT l.name FROM lockservice.leases l WHERE l.token = edge.v), edge.v)),

@@ -22,8 +22,10 @@ SELECT set_eq(
 	$$SELECT unnest(extconfig) FROM pg_catalog.pg_extension WHERE extname = 'lockservice'$$,
 	$$VALUES ('lockservice.leases'::pg_catalog.regclass::pg_catalog.oid),
 	         ('lockservice.fences'::pg_catalog.regclass::pg_catalog.oid),
-	         ('lockservice.fencing_seq'::pg_catalog.regclass::pg_catalog.oid)$$,
-	'extconfig registers exactly leases, fences and fencing_seq (pg_extension_config_dump)');
+	         ('lockservice.fencing_seq'::pg_catalog.regclass::pg_catalog.oid),
+	         ('lockservice.lock_options'::pg_catalog.regclass::pg_catalog.oid),
+	         ('lockservice.history'::pg_catalog.regclass::pg_catalog.oid)$$,
+	'extconfig registers exactly leases, fences, fencing_seq, lock_options and history (pg_extension_config_dump)');
 SELECT is_empty(
 	$$SELECT c FROM pg_catalog.pg_extension e, unnest(e.extcondition) c
 	   WHERE e.extname = 'lockservice' AND c <> ''$$,
@@ -68,13 +70,13 @@ SELECT is((SELECT relkind::text FROM pg_catalog.pg_class
 	'r', 'lockservice.leases is an ordinary table');
 SELECT columns_are('lockservice', 'leases',
 	ARRAY['name', 'slot', 'kind', 'holder', 'owner', 'token', 'ttl',
-	      'granted_at', 'expires_at', 'released_at'],
+	      'granted_at', 'expires_at', 'released_at', 'permits'],
 	'lockservice.leases has exactly the pinned columns');
 SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_catalog.pg_attribute
             WHERE attrelid = 'lockservice.leases'::pg_catalog.regclass
               AND attnum > 0 AND NOT attisdropped),
 	ARRAY['name', 'slot', 'kind', 'holder', 'owner', 'token', 'ttl',
-	      'granted_at', 'expires_at', 'released_at'],
+	      'granted_at', 'expires_at', 'released_at', 'permits'],
 	'lockservice.leases columns are in the pinned order');
 SELECT col_type_is('lockservice', 'leases', 'name', 'text', 'leases.name is text');
 SELECT col_type_is('lockservice', 'leases', 'slot', 'integer', 'leases.slot is integer');
@@ -131,7 +133,8 @@ SELECT has_view('lockservice', 'leases_live', 'view lockservice.leases_live exis
 SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_catalog.pg_attribute
             WHERE attrelid = 'lockservice.leases_live'::pg_catalog.regclass
               AND attnum > 0 AND NOT attisdropped),
-	ARRAY['name', 'holder', 'owner', 'token', 'granted_at', 'expires_at', 'remaining'],
+	ARRAY['name', 'holder', 'owner', 'token', 'granted_at', 'expires_at', 'remaining',
+	      'kind', 'waiters'],
 	'lockservice.leases_live has the pinned columns in order');
 SELECT col_type_is('lockservice', 'leases_live', 'name', 'text', 'leases_live.name is text');
 SELECT col_type_is('lockservice', 'leases_live', 'holder', 'text', 'leases_live.holder is text');

@@ -72,10 +72,12 @@ SHOW lockservice.max_ttl;
 --
 SELECT lockservice.lock_acquire('api/a', 'worker-1') AS t1 \gset
 SELECT :t1 > 0 AS positive,
-       lockservice.last_issued_token() = :t1 AS is_last_issued;
--- token = timeline * 2^47 + the sequence's value; a fresh instance is on timeline 1
+       lockservice.last_issued_token() = :t1 + 1 AS is_last_issued;
+-- token = timeline * 2^47 + 2 * the sequence's value (+ 1 for shared leases
+-- and permits, so exclusive tokens are even); a fresh instance is on timeline 1
 SELECT (:t1 >> 47) = 1 AS timeline_1,
-       (:t1 & ((1::bigint << 47) - 1)) = (SELECT last_value FROM lockservice.fencing_seq) AS low_bits_from_sequence;
+       (:t1 & ((1::bigint << 47) - 1)) = 2 * (SELECT last_value FROM lockservice.fencing_seq) AS low_bits_from_sequence,
+       :t1 % 2 = 0 AS exclusive_is_even;
 
 -- the lease row: default ttl 30 seconds, owned by the calling role
 SELECT name, slot, kind, holder,
@@ -98,7 +100,7 @@ SELECT lockservice.lock_acquire('api/a', 'worker-1', '1 hour') = :t1 AS same_tok
 SELECT expires_at > :'e1' AS extended,
        expires_at > pg_catalog.clock_timestamp() + interval '59 minutes' AS new_ttl_used
   FROM lockservice.leases WHERE name = 'api/a';
-SELECT lockservice.last_issued_token() = :t1 AS no_new_token;
+SELECT lockservice.last_issued_token() = :t1 + 1 AS no_new_token;
 
 -- another holder gets NULL, immediately or after waiting
 SELECT lockservice.lock_acquire('api/a', 'worker-2') IS NULL AS busy;
@@ -156,12 +158,12 @@ SELECT name, holder, token = :t1 AS token_ok, released_at IS NOT NULL AS release
 -- acquiring again gives a new, higher token
 SELECT lockservice.lock_acquire('api/a', 'worker-2') AS t2 \gset
 SELECT :t2 > :t1 AS newer, :t2 > :tr AS newer_than_all,
-       lockservice.last_issued_token() = :t2 AS is_last_issued;
+       lockservice.last_issued_token() = :t2 + 1 AS is_last_issued;
 SELECT name, holder, token = :t2 AS token_ok, released_at IS NULL AS not_released
   FROM lockservice.leases WHERE name = 'api/a';
 -- tokens increase across names
 SELECT lockservice.lock_acquire('api/b', 'worker-1') AS t3 \gset
-SELECT :t3 > :t2 AS newer, lockservice.last_issued_token() = :t3 AS is_last_issued;
+SELECT :t3 > :t2 AS newer, lockservice.last_issued_token() = :t3 + 1 AS is_last_issued;
 SELECT name, holder FROM lockservice.leases_live WHERE name LIKE 'api/%' ORDER BY name;
 
 --
@@ -179,10 +181,10 @@ SELECT lockservice.last_issued_token() + 1000000 AS target \gset
 SELECT lockservice.advance_token_counter(:target) IS NOT NULL AS advanced;
 SELECT lockservice.last_issued_token() >= :target AS last_issued_advanced;
 SELECT lockservice.lock_acquire('api/c', 'worker-1') AS t4 \gset
-SELECT :t4 > :target AS above_target, lockservice.last_issued_token() = :t4 AS is_last_issued;
+SELECT :t4 > :target AS above_target, lockservice.last_issued_token() = :t4 + 1 AS is_last_issued;
 -- a lower value never moves the counter backwards
 SELECT lockservice.advance_token_counter(1) IS NOT NULL AS advanced;
-SELECT lockservice.last_issued_token() = :t4 AS unchanged;
+SELECT lockservice.last_issued_token() = :t4 + 1 AS unchanged;
 SELECT lockservice.lock_acquire('api/d', 'worker-1') AS t5 \gset
 SELECT :t5 > :t4 AS still_increasing;
 

@@ -50,7 +50,8 @@ SELECT state FROM pg_temp.fence_error('fen/fresh', lockservice.last_issued_token
 SELECT count(*) AS recorded FROM lockservice.fences WHERE resource = 'fen/fresh';
 SELECT token = :t2 AS still_t2 FROM lockservice.fences WHERE resource = 'fen/res';
 -- the highest issued token itself is accepted
-SELECT lockservice.fence('fen/last', lockservice.last_issued_token());
+-- the highest exclusive token that can have been issued (exclusive tokens are even)
+SELECT lockservice.fence('fen/last', lockservice.last_issued_token() - 1);
 
 -- resources are independent; fence does not look at leases (t1 is released)
 SELECT lockservice.fence('fen/other', :t1);
@@ -95,7 +96,7 @@ SELECT lockservice.lock_acquire('fen/m1', 'w') AS m1 \gset
 SELECT lockservice.last_issued_token() AS l2 \gset
 SELECT lockservice.lock_acquire('fen/m2', 'w') AS m2 \gset
 SELECT lockservice.last_issued_token() AS l3 \gset
-SELECT :l2 > :l1 AS grew, :l3 > :l2 AS grew_again, :l2 = :m1 AS is_m1, :l3 = :m2 AS is_m2;
+SELECT :l2 > :l1 AS grew, :l3 > :l2 AS grew_again, :l2 = :m1 + 1 AS is_m1, :l3 = :m2 + 1 AS is_m2;
 -- re-acquire, renew, release, check and fence issue no token
 SELECT lockservice.lock_acquire('fen/m2', 'w') = :m2 AS same_token,
        lockservice.lock_renew('fen/m2', :m2) AS renewed,
