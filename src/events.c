@@ -332,8 +332,9 @@ EventsPrepareToSleep(int reader, uint64 position)
 	return EventsCurrentPosition() == position;
 }
 
-static const char *
-EventKindName(LeaseEventKind kind)
+/* The name of an event, in payloads and in lockservice.history. */
+const char *
+LeaseEventName(LeaseEventKind kind)
 {
 	switch (kind)
 	{
@@ -367,7 +368,7 @@ static void
 EventPayload(StringInfo buf, const EventData *event)
 {
 	resetStringInfo(buf);
-	appendStringInfo(buf, "{\"event\":\"%s\"", EventKindName(event->kind));
+	appendStringInfo(buf, "{\"event\":\"%s\"", LeaseEventName(event->kind));
 	JsonText(buf, "name", event->name, event->name_len);
 	JsonText(buf, "holder", event->holder, event->holder_len);
 	appendStringInfo(buf, ",\"token\":" INT64_FORMAT, event->token);

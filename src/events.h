@@ -20,6 +20,7 @@ typedef enum LeaseEventKind
 extern bool lockservice_events;
 
 extern void EventsInit(void);
+extern const char *LeaseEventName(LeaseEventKind kind);
 extern void EventNote(LeaseEventKind kind, const char *name, int name_len,
 					  const char *holder, int holder_len, int64 token,
 					  const char *previous_holder, int previous_holder_len,

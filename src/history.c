@@ -67,25 +67,6 @@ HistoryInit(void)
 							NULL, NULL, NULL);
 }
 
-static const char *
-HistoryEventName(LeaseEventKind event)
-{
-	switch (event)
-	{
-		case LEASE_EVENT_ACQUIRED:
-			return "acquired";
-		case LEASE_EVENT_RELEASED:
-			return "released";
-		case LEASE_EVENT_EXPIRED:
-			return "expired";
-		case LEASE_EVENT_TAKEN_OVER:
-			return "taken_over";
-		case LEASE_EVENT_FORCED:
-			return "forced_release";
-	}
-	return "unknown";
-}
-
 /* Add a row to lockservice.history (when it is on). */
 void
 HistoryRecord(LeaseEventKind event, text *name, char kind, text *holder,
@@ -100,7 +81,7 @@ HistoryRecord(LeaseEventKind event, text *name, char kind, text *holder,
 	StoreOpen(&t, HISTORY_TABLE, HISTORY_AT_INDEX, Natts_history);
 	values = StoreNewRow(&t, &nulls);
 	values[Anum_history_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[Anum_history_event - 1] = CStringGetTextDatum(HistoryEventName(event));
+	values[Anum_history_event - 1] = CStringGetTextDatum(LeaseEventName(event));
 	values[Anum_history_name - 1] = PointerGetDatum(name);
 	values[Anum_history_kind - 1] = CharGetDatum(kind);
 	values[Anum_history_holder - 1] = PointerGetDatum(holder);

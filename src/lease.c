@@ -768,6 +768,19 @@ AcquireArguments(FunctionCallInfo fcinfo, AcquireRequest *req, char kind,
 	return InputWait(fcinfo, ttl_arg + 1);
 }
 
+/* A lock acquire of kind, as the SQL functions return it. */
+static Datum
+AcquireLock(FunctionCallInfo fcinfo, char kind)
+{
+	AcquireRequest req;
+	int64		wait_usecs = AcquireArguments(fcinfo, &req, kind, 2);
+	int64		token;
+
+	if (!Acquire(&req, wait_usecs, &token))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(token);
+}
+
 /*
  * SQL: lockservice.lock_acquire(name, holder, ttl, wait) returns the
  * token of an exclusive lease, or NULL when it was not granted within wait.
@@ -775,13 +788,7 @@ AcquireArguments(FunctionCallInfo fcinfo, AcquireRequest *req, char kind,
 Datum
 lock_acquire(PG_FUNCTION_ARGS)
 {
-	AcquireRequest req;
-	int64		wait_usecs = AcquireArguments(fcinfo, &req, LEASE_KIND_EXCLUSIVE, 2);
-	int64		token;
-
-	if (!Acquire(&req, wait_usecs, &token))
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(token);
+	return AcquireLock(fcinfo, LEASE_KIND_EXCLUSIVE);
 }
 
 /*
@@ -792,13 +799,7 @@ lock_acquire(PG_FUNCTION_ARGS)
 Datum
 lock_acquire_shared(PG_FUNCTION_ARGS)
 {
-	AcquireRequest req;
-	int64		wait_usecs = AcquireArguments(fcinfo, &req, LEASE_KIND_SHARED, 2);
-	int64		token;
-
-	if (!Acquire(&req, wait_usecs, &token))
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(token);
+	return AcquireLock(fcinfo, LEASE_KIND_SHARED);
 }
 
 /*
