@@ -32,6 +32,9 @@ ISOLATION_OPTS = --inputdir=test --outputdir=. \
 	--temp-config=$(srcdir)/test/preload.conf --temp-instance=./tmp_check_iso \
 	--load-extension=lockservice
 
+# rebuild objects when a header they include changes
+override autodepend = yes
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
