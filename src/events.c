@@ -64,10 +64,18 @@ typedef struct EventData
 	int			name_len;
 	int			holder_len;
 	int			previous_holder_len;
-	char		name[EVENTS_TEXT_MAX];
-	char		holder[EVENTS_TEXT_MAX];
-	char		previous_holder[EVENTS_TEXT_MAX];
+	/* name, holder and previous holder, one after the other */
+	char		text[3 * EVENTS_TEXT_MAX];
 } EventData;
+
+#define EventName(e)			((e)->text)
+#define EventHolder(e)			((e)->text + (e)->name_len)
+#define EventPreviousHolder(e)	((e)->text + (e)->name_len + (e)->holder_len)
+
+/* The bytes of an event that are in use: only those are copied. */
+#define EventSize(e) \
+	(offsetof(EventData, text) + (e)->name_len + (e)->holder_len + \
+	 (e)->previous_holder_len)
 
 /* A reaper that publishes the events of its database. */
 typedef struct EventReader
@@ -157,7 +165,7 @@ EventsFlushPending(void)
 		uint64		seq = events_shared->next_seq++;
 		EventData  *slot = &events_shared->ring[seq % EVENTS_RING_SIZE];
 
-		memcpy(slot, &pending->data, sizeof(EventData));
+		memcpy(slot, &pending->data, EventSize(&pending->data));
 		slot->seq = seq;
 	}
 	LWLockRelease(events_shared->lock);
@@ -227,13 +235,7 @@ EventsInit(void)
 	RegisterSubXactCallback(EventsSubXactCallback, NULL);
 }
 
-static int
-CopyEventText(char *dest, const char *src, int len)
-{
-	len = Min(len, EVENTS_TEXT_MAX);
-	memcpy(dest, src, len);
-	return len;
-}
+
 
 /*
  * Note an event of the current transaction; it is published if and when
@@ -247,11 +249,18 @@ EventNote(LeaseEventKind kind, const char *name, int name_len,
 {
 	MemoryContext old;
 	PendingEvent *pending;
+	EventData  *data;
 
 	if (events_shared == NULL || !lockservice_events)
 		return;
+	name_len = Min(name_len, EVENTS_TEXT_MAX);
+	holder_len = Min(holder_len, EVENTS_TEXT_MAX);
+	previous_holder_len = previous_holder ? Min(previous_holder_len, EVENTS_TEXT_MAX) : 0;
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	pending = palloc0(sizeof(PendingEvent));
+	pending = palloc(offsetof(PendingEvent, data) + offsetof(EventData, text) +
+					 name_len + holder_len + previous_holder_len);
+	data = &pending->data;
+	data->seq = 0;
 	pending->nest_level = GetCurrentTransactionNestLevel();
 	pending->data.dboid = MyDatabaseId;
 	pending->data.kind = kind;
@@ -259,12 +268,13 @@ EventNote(LeaseEventKind kind, const char *name, int name_len,
 	pending->data.previous_token = previous_token;
 	pending->data.actor = GetUserId();
 	pending->data.at = GetCurrentTimestamp();
-	pending->data.name_len = CopyEventText(pending->data.name, name, name_len);
-	pending->data.holder_len = CopyEventText(pending->data.holder, holder, holder_len);
-	if (previous_holder)
-		pending->data.previous_holder_len =
-			CopyEventText(pending->data.previous_holder, previous_holder,
-						  previous_holder_len);
+	data->name_len = name_len;
+	data->holder_len = holder_len;
+	data->previous_holder_len = previous_holder_len;
+	memcpy(EventName(data), name, name_len);
+	memcpy(EventHolder(data), holder, holder_len);
+	if (previous_holder_len > 0)
+		memcpy(EventPreviousHolder(data), previous_holder, previous_holder_len);
 	pending_events = lappend(pending_events, pending);
 	MemoryContextSwitchTo(old);
 }
@@ -369,12 +379,12 @@ EventPayload(StringInfo buf, const EventData *event)
 {
 	resetStringInfo(buf);
 	appendStringInfo(buf, "{\"event\":\"%s\"", LeaseEventName(event->kind));
-	JsonText(buf, "name", event->name, event->name_len);
-	JsonText(buf, "holder", event->holder, event->holder_len);
+	JsonText(buf, "name", EventName(event), event->name_len);
+	JsonText(buf, "holder", EventHolder(event), event->holder_len);
 	appendStringInfo(buf, ",\"token\":" INT64_FORMAT, event->token);
 	if (event->kind == LEASE_EVENT_TAKEN_OVER)
 	{
-		JsonText(buf, "previous_holder", event->previous_holder,
+		JsonText(buf, "previous_holder", EventPreviousHolder(event),
 				 event->previous_holder_len);
 		appendStringInfo(buf, ",\"previous_token\":" INT64_FORMAT,
 						 event->previous_token);
@@ -397,13 +407,15 @@ EventPayload(StringInfo buf, const EventData *event)
 int64
 EventsPublish(Oid dboid, uint64 *position)
 {
-	EventData  *batch;
+	static EventData *batch = NULL;
 	StringInfoData payload;
 	volatile int64 published = 0;
 
 	if (events_shared == NULL)
 		return 0;
-	batch = palloc(sizeof(EventData) * EVENTS_PUBLISH_BATCH);
+	if (batch == NULL)
+		batch = MemoryContextAlloc(TopMemoryContext,
+								   sizeof(EventData) * EVENTS_PUBLISH_BATCH);
 	initStringInfo(&payload);
 	for (;;)
 	{
@@ -422,7 +434,7 @@ EventsPublish(Oid dboid, uint64 *position)
 			EventData  *event = &events_shared->ring[*position % EVENTS_RING_SIZE];
 
 			if (event->dboid == dboid)
-				memcpy(&batch[n++], event, sizeof(EventData));
+				memcpy(&batch[n++], event, EventSize(event));
 			(*position)++;
 		}
 		LWLockRelease(events_shared->lock);
@@ -456,6 +468,5 @@ EventsPublish(Oid dboid, uint64 *position)
 		PG_END_TRY();
 	}
 	pfree(payload.data);
-	pfree(batch);
 	return published;
 }

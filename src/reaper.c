@@ -53,6 +53,7 @@
 #include "tcop/utility.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -76,6 +77,7 @@ PG_FUNCTION_INFO_V1(reaper_status);
 #define LAUNCHER_NAP_MS			5000
 #define REAPER_RESTART_SECS		1
 #define REAPER_MAX_BACKOFF_MS	(5 * 60 * 1000)
+#define EVENTS_GATHER_MS		10
 
 /* GUC */
 int			lockservice_reap_interval = 1000;
@@ -651,6 +653,12 @@ lockservice_reaper_main(Datum main_arg)
 		before_shmem_exit(ReaperDetach, PointerGetDatum(slot));
 	}
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	/*
+	 * Its transactions only delete ended leases and publish events: losing
+	 * the last of them in a crash is harmless, waiting for their flush is not.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	reader = EventsRegisterReader(dboid);
 	event_position = EventsCurrentPosition();
 	before_shmem_exit(ReaperStopPublishing, Int32GetDatum(reader));
@@ -668,8 +676,13 @@ lockservice_reaper_main(Datum main_arg)
 		}
 		if (ReaperShouldExit(slot))
 			break;
-		if (reader >= 0)
+		if (reader >= 0 && EventsCurrentPosition() != event_position)
+		{
+			/* let a burst of commits add to one publishing transaction */
+			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 EVENTS_GATHER_MS, PG_WAIT_EXTENSION);
 			EventsPublish(dboid, &event_position);
+		}
 		now = GetCurrentTimestamp();
 		if (now >= next_reap)
 		{
