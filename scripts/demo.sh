@@ -178,12 +178,10 @@ pause() {
 
 demo_setup_sql() {
     dpsql <<'SQL'
-CREATE EXTENSION IF NOT EXISTS lockservice;
--- leftovers of an interrupted earlier run (same role, so it may release them)
-SELECT count(lockservice.lock_release(name, token))
-  FROM lockservice.leases
- WHERE name IN ('demo-leader', 'demo-job') AND released_at IS NULL
-\g /dev/null
+-- the demonstration server is the demo's own: start from a fresh extension
+-- (no leftovers of an earlier or interrupted run, the installed version's schema)
+DROP EXTENSION IF EXISTS lockservice CASCADE;
+CREATE EXTENSION lockservice;
 DROP SCHEMA IF EXISTS lsdemo CASCADE;
 CREATE SCHEMA lsdemo;
 CREATE TABLE lsdemo.events (
