@@ -118,6 +118,7 @@ typedef enum LeaseState
 /* One acquire call. */
 typedef struct AcquireRequest
 {
+	const char *funcname;		/* for messages */
 	text	   *name;
 	text	   *holder;
 	char		kind;			/* LEASE_KIND_* */
@@ -694,7 +695,7 @@ Acquire(AcquireRequest *req, int64 wait_usecs, int64 *token)
 	LockWait	wait;
 	bool		granted = false;
 
-	CheckWritable("lockservice.lock_acquire()");
+	CheckWritable(req->funcname);
 	deadline = TimestampPlus(GetCurrentTimestamp(), wait_usecs);
 	WaitWakeAtTransactionEnd(VARDATA_ANY(req->name), VARSIZE_ANY_EXHDR(req->name));
 	req->wait = NULL;
@@ -758,6 +759,9 @@ static int64
 AcquireArguments(FunctionCallInfo fcinfo, AcquireRequest *req, char kind,
 				 int ttl_arg)
 {
+	req->funcname = kind == LEASE_KIND_EXCLUSIVE ? "lockservice.lock_acquire()" :
+		kind == LEASE_KIND_SHARED ? "lockservice.lock_acquire_shared()" :
+		"lockservice.sem_acquire()";
 	req->name = InputName(fcinfo, 0, "name");
 	req->holder = InputHolder(fcinfo, 1);
 	req->kind = kind;
