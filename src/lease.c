@@ -443,6 +443,7 @@ GrantExclusive(StoreTable *t, AcquireRequest *req, NameRows *rows,
 		ExecClearTuple(t->row);
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(context);
+		WaitAttemptSubtransaction(true);
 	}
 	switch (StoreLockTid(t, &rows->head->tid, LockTupleExclusive, false))
 	{
@@ -493,7 +494,11 @@ GrantExclusive(StoreTable *t, AcquireRequest *req, NameRows *rows,
 		if (outcome == ACQUIRE_GRANTED)
 			ReleaseCurrentSubTransaction();
 		else
+		{
 			RollbackAndReleaseCurrentSubTransaction();
+			WaitRearm(req->wait);
+		}
+		WaitAttemptSubtransaction(false);
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
 	}
@@ -560,6 +565,17 @@ GrantInSlot(StoreTable *t, AcquireRequest *req, NameRows *rows, int64 *token)
 	return ACQUIRE_GRANTED;
 }
 
+/* A semaphore asked for with another number of permits than it has. */
+static void
+RefusePermits(AcquireRequest *req, const LeaseRow *head)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LS_KIND_MISMATCH),
+			 errmsg("semaphore \"%s\" has %d permits, not %d",
+					text_to_cstring(req->name), head->permits, req->permits),
+			 errhint("Every holder must pass the same number of permits while the semaphore is in use.")));
+}
+
 /*
  * Decide on one reading of a name whether the request can be granted, and
  * grant it.  On ACQUIRE_HELD, *retry_at is when the first lease in the way
@@ -592,6 +608,8 @@ Decide(StoreTable *t, AcquireRequest *req, NameRows *rows, int64 *token,
 								text_to_cstring(req->holder),
 								text_to_cstring(req->name), KindName(row->kind)),
 						 errhint("Release it first: a lease does not change its kind.")));
+			if (req->kind == LEASE_KIND_PERMIT && rows->head->permits != req->permits)
+				RefusePermits(req, rows->head);
 			return ExtendOwnLease(t, req, row, token);
 		}
 	}
@@ -625,11 +643,7 @@ Decide(StoreTable *t, AcquireRequest *req, NameRows *rows, int64 *token,
 				 errhint("Use another name: one name is either a lock or a semaphore while it has leases.")));
 	if (wants_semaphore && is_semaphore && in_use > 0 &&
 		rows->head->permits != req->permits)
-		ereport(ERROR,
-				(errcode(ERRCODE_LS_KIND_MISMATCH),
-				 errmsg("semaphore \"%s\" has %d permits, not %d",
-						text_to_cstring(req->name), rows->head->permits, req->permits),
-				 errhint("Every holder must pass the same number of permits while the semaphore is in use.")));
+		RefusePermits(req, rows->head);
 
 	if (wants_semaphore ? blocking >= req->permits : blocking > 0)
 		return ACQUIRE_HELD;

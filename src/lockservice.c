@@ -72,11 +72,13 @@ _PG_init(void)
 							 true,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
-	MarkGUCPrefixReserved("lockservice");
 
 	WaitInit();
 	ReaperInit();
 	StatsInit();
 	EventsInit();
 	HistoryInit();
+
+	/* last: settings defined after this would be dropped from the config */
+	MarkGUCPrefixReserved("lockservice");
 }

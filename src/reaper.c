@@ -572,6 +572,8 @@ ReaperRunBatches(ReaperSlot *slot)
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* a worker reports its table statistics itself (autovacuum needs them) */
+		pgstat_report_stat(true);
 		pgstat_report_activity(STATE_IDLE, NULL);
 		if (!installed)
 			return false;

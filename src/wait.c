@@ -98,6 +98,9 @@ static WaiterEntry *wait_entries = NULL;
 /* this backend's place in the queue, if it has one */
 static bool queued_self = false;
 static int	queued_slot = -1;
+
+/* an attempt runs in a subtransaction it may roll back: not an error */
+static bool in_attempt_subxact = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -274,8 +277,11 @@ WaitSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		StatsAtAbort();
-		WaitLeaveQueue();
+		if (!in_attempt_subxact)
+		{
+			StatsAtAbort();
+			WaitLeaveQueue();
+		}
 		WaitEndSubTransaction(GetCurrentTransactionNestLevel(), true);
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
@@ -490,6 +496,25 @@ WaitSleep(LockWait *w, TimestampTz until)
 		CHECK_FOR_INTERRUPTS();
 		w->backoff_ms = Min(w->backoff_ms * 2, WAIT_MAX_BACKOFF_MS);
 	}
+}
+
+/*
+ * An acquire attempt starts (or ends) a subtransaction of its own, which it
+ * may roll back without the waiter leaving the queue.  Rolling it back
+ * cancels the waiter's sleep, so WaitRearm() must follow.
+ */
+void
+WaitAttemptSubtransaction(bool active)
+{
+	in_attempt_subxact = active;
+}
+
+/* Prepare to sleep again after a rolled-back attempt subtransaction. */
+void
+WaitRearm(LockWait *w)
+{
+	if (w != NULL && w->slot >= 0)
+		ConditionVariablePrepareToSleep(&wait_slots[w->slot]);
 }
 
 /* Stop waiting, and leave the queue. */

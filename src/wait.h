@@ -24,6 +24,8 @@ extern bool WaitMustYield(LockWait *w, const char *name, int len, char kind);
 extern int	WaitersOf(const char *name, int len);
 extern void WaitSleep(LockWait *w, TimestampTz until);
 extern void WaitEnd(LockWait *w);
+extern void WaitAttemptSubtransaction(bool active);
+extern void WaitRearm(LockWait *w);
 extern void WaitWakeAtTransactionEnd(const char *name, int len);
 extern bool WaitUsesSharedMemory(void);
 extern void WaitNoteTransactionUse(void);
