@@ -18,6 +18,7 @@ LS_PACKAGES=(
     libtap-parser-sourcehandler-pgtap-perl
     libipc-run-perl
     libpq-dev
+    pgbouncer
 )
 
 # The root of the source tree: the parent of the directory holding this file.
