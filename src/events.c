@@ -81,7 +81,8 @@ typedef struct EventData
 typedef struct EventReader
 {
 	Oid			dboid;
-	Latch	   *latch;
+	Latch	   *latch;			/* NULL while no reaper runs there */
+	uint64		position;		/* next event to publish (kept across restarts) */
 	pg_atomic_uint32 sleeping;	/* set: wake it when an event comes */
 } EventReader;
 
@@ -279,38 +280,66 @@ EventNote(LeaseEventKind kind, const char *name, int name_len,
 	MemoryContextSwitchTo(old);
 }
 
-/* Register a database's reader; returns its index, or -1. */
+/*
+ * Register a database's reader; returns its index, or -1.  *position is
+ * where it starts: where the database's previous reader stopped (a
+ * restarted reaper loses nothing), else at the events still to come.
+ */
 int
-EventsRegisterReader(Oid dboid)
+EventsRegisterReader(Oid dboid, uint64 *position)
 {
+	int			found = -1;
+
+	*position = 0;
 	if (events_shared == NULL)
 		return -1;
 	LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < EVENTS_MAX_READERS; i++)
+	for (int i = 0; i < EVENTS_MAX_READERS && found < 0; i++)
+		if (events_shared->readers[i].dboid == dboid)
+			found = i;
+	if (found < 0)
 	{
-		EventReader *reader = &events_shared->readers[i];
-
-		if (reader->dboid == InvalidOid || reader->dboid == dboid)
+		/* a free entry, else one whose database has no reader now */
+		for (int i = 0; i < EVENTS_MAX_READERS && found < 0; i++)
+			if (events_shared->readers[i].dboid == InvalidOid)
+				found = i;
+		for (int i = 0; i < EVENTS_MAX_READERS && found < 0; i++)
+			if (events_shared->readers[i].latch == NULL)
+				found = i;
+		if (found >= 0)
 		{
-			reader->dboid = dboid;
-			reader->latch = MyLatch;
-			pg_atomic_write_u32(&reader->sleeping, 0);
-			LWLockRelease(events_shared->lock);
-			return i;
+			events_shared->readers[found].dboid = dboid;
+			events_shared->readers[found].position = events_shared->next_seq;
 		}
 	}
+	if (found >= 0)
+	{
+		EventReader *reader = &events_shared->readers[found];
+
+		reader->latch = MyLatch;
+		pg_atomic_write_u32(&reader->sleeping, 0);
+		*position = reader->position;
+	}
 	LWLockRelease(events_shared->lock);
-	return -1;
+	return found;
 }
 
-/* Forget a reader (on reaper exit). */
+/* Remember how far a reader has published. */
+static void
+EventsSavePosition(Oid dboid, uint64 position)
+{
+	for (int i = 0; i < EVENTS_MAX_READERS; i++)
+		if (events_shared->readers[i].dboid == dboid)
+			events_shared->readers[i].position = position;
+}
+
+/* A reader stops (reaper exit); its position stays for the next one. */
 void
 EventsUnregisterReader(int reader)
 {
 	if (events_shared == NULL || reader < 0)
 		return;
 	LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
-	events_shared->readers[reader].dboid = InvalidOid;
 	events_shared->readers[reader].latch = NULL;
 	LWLockRelease(events_shared->lock);
 }
@@ -423,7 +452,7 @@ EventsPublish(Oid dboid, uint64 *position)
 		uint64		lost = 0;
 		MemoryContext old = CurrentMemoryContext;
 
-		LWLockAcquire(events_shared->lock, LW_SHARED);
+		LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
 		if (events_shared->next_seq - *position > EVENTS_RING_SIZE)
 		{
 			lost = events_shared->next_seq - EVENTS_RING_SIZE - *position;
@@ -437,6 +466,7 @@ EventsPublish(Oid dboid, uint64 *position)
 				memcpy(&batch[n++], event, EventSize(event));
 			(*position)++;
 		}
+		EventsSavePosition(dboid, *position);
 		LWLockRelease(events_shared->lock);
 		StatsAdd(STATS_EVENTS_DROPPED, (int64) lost);
 		if (n == 0)

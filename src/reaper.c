@@ -36,6 +36,8 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "storage/lmgr.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
@@ -198,6 +200,28 @@ WantReaper(Oid dboid)
 	WakeLauncher();
 }
 
+/* databases to tell the launcher about when the transaction commits */
+static Oid	wanted_at_commit[2];
+static int	nwanted_at_commit = 0;
+
+static void
+WantReaperAtCommit(Oid dboid)
+{
+	if (OidIsValid(dboid) && nwanted_at_commit < (int) lengthof(wanted_at_commit))
+		wanted_at_commit[nwanted_at_commit++] = dboid;
+}
+
+static void
+ReaperXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT)
+		for (int i = 0; i < nwanted_at_commit; i++)
+			WantReaper(wanted_at_commit[i]);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		nwanted_at_commit = 0;
+}
+
 /*
  * Stop the reaper of a database for the length of a statement that needs
  * the database to itself (or let it run again).
@@ -287,15 +311,11 @@ ReaperProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	if (!IsA(parsetree, DropdbStmt))
 		PauseReaper(paused_db, false);
 
+	/* the launcher hears of it once the transaction has committed */
 	if (created_extension)
-		WantReaper(MyDatabaseId);
+		WantReaperAtCommit(MyDatabaseId);
 	if (created_db != NULL)
-	{
-		Oid			dboid = get_database_oid(created_db, true);
-
-		if (OidIsValid(dboid))
-			WantReaper(dboid);
-	}
+		WantReaperAtCommit(get_database_oid(created_db, true));
 }
 
 /* Register the launcher, shared memory and the utility hook (preloaded). */
@@ -321,6 +341,7 @@ ReaperInit(void)
 	shmem_startup_hook = ReaperShmemStartup;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ReaperProcessUtility;
+	RegisterXactCallback(ReaperXactCallback, NULL);
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -543,6 +564,22 @@ ReaperShouldExit(ReaperSlot *slot)
 }
 
 /*
+ * Whether the extension is installed, and if so keep it from being dropped
+ * until the transaction ends (a DROP EXTENSION waits for the batch).
+ */
+static bool
+ReaperLockExtension(void)
+{
+	Oid			extoid = get_extension_oid("lockservice", true);
+
+	if (!OidIsValid(extoid))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, extoid, 0, AccessShareLock);
+	/* it may have been dropped while we waited for the lock */
+	return OidIsValid(get_extension_oid("lockservice", true));
+}
+
+/*
  * One reaping round: batches of up to REAPER_BATCH_SIZE rows, each in its
  * own transaction, until none is full.  Returns false when the extension
  * is gone from the database.
@@ -562,7 +599,7 @@ ReaperRunBatches(ReaperSlot *slot)
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		installed = OidIsValid(get_extension_oid("lockservice", true));
+		installed = ReaperLockExtension();
 		if (installed && !RecoveryInProgress())
 		{
 			pgstat_report_activity(STATE_RUNNING, "reaping expired leases");
@@ -640,6 +677,7 @@ lockservice_reaper_main(Datum main_arg)
 	int			reader;
 	uint64		event_position;
 	TimestampTz next_reap = 0;
+	TimestampTz last_round = 0;
 	long		backoff_ms = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -661,8 +699,7 @@ lockservice_reaper_main(Datum main_arg)
 	 * the last of them in a crash is harmless, waiting for their flush is not.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	reader = EventsRegisterReader(dboid);
-	event_position = EventsCurrentPosition();
+	reader = EventsRegisterReader(dboid, &event_position);
 	before_shmem_exit(ReaperStopPublishing, Int32GetDatum(reader));
 
 	for (;;)
@@ -675,6 +712,9 @@ lockservice_reaper_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a shorter interval counts from the last round, not the next */
+			next_reap = Min(next_reap,
+							TimestampTzPlusMilliseconds(last_round, lockservice_reap_interval));
 		}
 		if (ReaperShouldExit(slot))
 			break;
@@ -688,6 +728,7 @@ lockservice_reaper_main(Datum main_arg)
 		now = GetCurrentTimestamp();
 		if (now >= next_reap)
 		{
+			last_round = now;
 			if (!ReaperRun(slot, &backoff_ms))
 			{
 				/* the extension is not (or no longer) installed here */
@@ -765,6 +806,9 @@ start_reaper(PG_FUNCTION_ARGS)
 		WantReaper(MyDatabaseId);
 		PG_RETURN_NULL();
 	}
+	/* one start_reaper() at a time per database, until commit */
+	LockDatabaseObject(ExtensionRelationId, get_extension_oid("lockservice", false),
+					   0, ShareUpdateExclusiveLock);
 	if ((pid = CurrentDatabaseReaper()) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -780,6 +824,18 @@ start_reaper(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("the lockservice reaper did not start"),
 				 errhint("See the server log.")));
+
+	/* return once it is connected, so that a second call sees it */
+	for (int i = 0; i < 100; i++)
+	{
+		pgstat_clear_snapshot();
+		if (CurrentDatabaseReaper() == pid)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 	PG_RETURN_INT32((int32) pid);
 }
 
