@@ -369,15 +369,14 @@ InsertEmptyRow(StoreTable *t, text *name, int32 slot, char kind, int32 permits)
 	return StoreInsert(t);
 }
 
-/* Extend the caller's own live lease (a retry after a lost reply). */
+/*
+ * Lock a row for an acquire attempt, never waiting: ACQUIRE_GRANTED when
+ * it is locked, else what the attempt comes to.
+ */
 static AcquireOutcome
-ExtendOwnLease(StoreTable *t, AcquireRequest *req, LeaseRow *mine,
-			   int64 *token)
+LockForAttempt(StoreTable *t, ItemPointer tid, LockTupleMode mode)
 {
-	bool	   *nulls;
-	Datum	   *values;
-
-	switch (StoreLockTid(t, &mine->tid, LockTupleNoKeyExclusive, false))
+	switch (StoreLockTid(t, tid, mode, false))
 	{
 		case STORE_CHANGED:
 			return ACQUIRE_RETRY;
@@ -386,6 +385,20 @@ ExtendOwnLease(StoreTable *t, AcquireRequest *req, LeaseRow *mine,
 		case STORE_LOCKED:
 			break;
 	}
+	return ACQUIRE_GRANTED;
+}
+
+/* Extend the caller's own live lease (a retry after a lost reply). */
+static AcquireOutcome
+ExtendOwnLease(StoreTable *t, AcquireRequest *req, LeaseRow *mine,
+			   int64 *token)
+{
+	bool	   *nulls;
+	Datum	   *values;
+	AcquireOutcome locked = LockForAttempt(t, &mine->tid, LockTupleNoKeyExclusive);
+
+	if (locked != ACQUIRE_GRANTED)
+		return locked;
 	if (StateOf(mine, GetCurrentTimestamp(), NULL) != LEASE_LIVE)
 		return ACQUIRE_RETRY;	/* expired meanwhile: take it anew */
 	values = StoreNewRow(t, &nulls);
@@ -445,33 +458,10 @@ GrantExclusive(StoreTable *t, AcquireRequest *req, NameRows *rows,
 		MemoryContextSwitchTo(context);
 		WaitAttemptSubtransaction(true);
 	}
-	switch (StoreLockTid(t, &rows->head->tid, LockTupleExclusive, false))
-	{
-		case STORE_CHANGED:
-			outcome = ACQUIRE_RETRY;
-			break;
-		case STORE_WOULD_BLOCK:
-			outcome = ACQUIRE_BUSY;
-			break;
-		case STORE_LOCKED:
-			break;
-	}
+	outcome = LockForAttempt(t, &rows->head->tid, LockTupleExclusive);
 	for (int i = 0; i < rows->nslots && outcome == ACQUIRE_GRANTED; i++)
-	{
-		if (StateOf(&rows->slots[i], GetCurrentTimestamp(), NULL) != LEASE_EXPIRED)
-			continue;
-		switch (StoreLockTid(t, &rows->slots[i].tid, LockTupleExclusive, false))
-		{
-			case STORE_CHANGED:
-				outcome = ACQUIRE_RETRY;
-				break;
-			case STORE_WOULD_BLOCK:
-				outcome = ACQUIRE_BUSY;
-				break;
-			case STORE_LOCKED:
-				break;
-		}
-	}
+		if (StateOf(&rows->slots[i], GetCurrentTimestamp(), NULL) == LEASE_EXPIRED)
+			outcome = LockForAttempt(t, &rows->slots[i].tid, LockTupleExclusive);
 	if (outcome == ACQUIRE_GRANTED)
 	{
 		/* t->row may hold a slot row now: lock the head again (ours) */
@@ -521,17 +511,12 @@ GrantInSlot(StoreTable *t, AcquireRequest *req, NameRows *rows, int64 *token)
 	Datum	   *values;
 	TimestampTz now;
 
-	switch (StoreLockTid(t, &head->tid,
-						 end_head_lease ? LockTupleExclusive : LockTupleNoKeyExclusive,
-						 false))
-	{
-		case STORE_CHANGED:
-			return ACQUIRE_RETRY;
-		case STORE_WOULD_BLOCK:
-			return ACQUIRE_BUSY;
-		case STORE_LOCKED:
-			break;
-	}
+	AcquireOutcome locked = LockForAttempt(t, &head->tid,
+										   end_head_lease ? LockTupleExclusive :
+										   LockTupleNoKeyExclusive);
+
+	if (locked != ACQUIRE_GRANTED)
+		return locked;
 	*token = NextFencingToken(false);
 	if (end_head_lease)
 		NoteGrant(req, *token, head);
