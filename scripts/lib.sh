@@ -19,6 +19,7 @@ LS_PACKAGES=(
     libipc-run-perl
     libpq-dev
     pgbouncer
+    libfaketime
 )
 
 # The root of the source tree: the parent of the directory holding this file.
