@@ -714,8 +714,10 @@ ls_renew(LsClient *client, const char *name, int64_t token, int64_t ttl_ms)
 	return st == LS_OK ? BoolResult(client, res) : st;
 }
 
-LsStatus
-ls_release(LsClient *client, const char *name, int64_t token)
+/* Call a boolean lockservice function of (name, token). */
+static LsStatus
+NameTokenCall(LsClient *client, const char *sql, const char *name,
+			  int64_t token, bool writes)
 {
 	char		token_text[32];
 	const char *params[2];
@@ -727,29 +729,24 @@ ls_release(LsClient *client, const char *name, int64_t token)
 	snprintf(token_text, sizeof(token_text), "%" PRId64, token);
 	params[0] = name;
 	params[1] = token_text;
-	st = Exec(client,
-			  "SELECT lockservice.lock_release($1, $2::pg_catalog.int8)",
-			  2, params, true, &res);
+	st = Exec(client, sql, 2, params, writes, &res);
 	return st == LS_OK ? BoolResult(client, res) : st;
+}
+
+LsStatus
+ls_release(LsClient *client, const char *name, int64_t token)
+{
+	return NameTokenCall(client,
+						 "SELECT lockservice.lock_release($1, $2::pg_catalog.int8)",
+						 name, token, true);
 }
 
 LsStatus
 ls_check(LsClient *client, const char *name, int64_t token)
 {
-	char		token_text[32];
-	const char *params[2];
-	PGresult   *res;
-	LsStatus	st;
-
-	if (!ArgsOk(client, name, NULL, token))
-		return LS_BAD_ARGUMENT;
-	snprintf(token_text, sizeof(token_text), "%" PRId64, token);
-	params[0] = name;
-	params[1] = token_text;
-	st = Exec(client,
-			  "SELECT lockservice.lock_check($1, $2::pg_catalog.int8)",
-			  2, params, false, &res);
-	return st == LS_OK ? BoolResult(client, res) : st;
+	return NameTokenCall(client,
+						 "SELECT lockservice.lock_check($1, $2::pg_catalog.int8)",
+						 name, token, false);
 }
 
 /* ---- time and values ---- */
