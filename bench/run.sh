@@ -16,11 +16,13 @@
 #   --port P              TCP port of the throwaway server (default: first free from 5490)
 #   --results DIR         where results go (default bench/results)
 #   --keep                keep the server's data directory (it is stopped either way)
+#   --report              only rewrite results/summary.txt and summary.md from the results there
 #   --serve               set up the server and database "bench" as for a run, print how to
 #                         connect, and wait (for investigations); stop it with Ctrl-C
 #   --build WHAT          what to measure: head (default: the committed HEAD, built into a
 #                         private copy of PostgreSQL), worktree (the working tree, uncommitted
 #                         changes included) or installed (the files "make install" put in place)
+#   --rev REV             with --build head: build this commit instead of HEAD
 #
 # As root it installs what it needs (gnuplot-nox, libpq-dev, gcc, pgbench)
 # with apt-get, builds and installs the extension when it is missing, and
@@ -46,8 +48,10 @@ HOLD_MIN=5
 PORT=""
 RESULTS="$HERE/results"
 KEEP=0
+REPORT=0
 SERVE=0
 BUILD=head
+REV=HEAD
 
 usage() { awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "$0"; exit "${1:-0}"; }
 
@@ -62,8 +66,10 @@ while [ $# -gt 0 ]; do
 		--port) PORT="$2"; shift ;;
 		--results) RESULTS="$2"; shift ;;
 		--keep) KEEP=1 ;;
+		--report) REPORT=1 ;;
 		--serve) SERVE=1 ;;
 		--build) BUILD="$2"; shift ;;
+		--rev) REV="$2"; shift ;;
 		-h|--help) usage 0 ;;
 		*) echo "run.sh: unknown option $1" >&2; usage 2 ;;
 	esac
@@ -123,6 +129,49 @@ else
 	OSUSER=$(id -un)
 fi
 as_pg() { "${RUNAS[@]}" "$@"; }
+
+# results/summary.txt and summary.md from the figures' files and goals.csv
+write_summaries() {
+	# results/summary.txt: the settings and every figure's report
+	{
+		cat "$RESULTS/settings.txt"
+		for f in 1 2 3 sweep 4 5 6; do [ -e "$RESULTS/fig_$f.txt" ] && { echo; cat "$RESULTS/fig_$f.txt"; }; done
+		[ -s "$RESULTS/observations.txt" ] && { echo; echo "Observations:"; sed 's/^/  /' "$RESULTS/observations.txt"; }
+	} > "$RESULTS/summary.txt"
+
+	# results/summary.md: every reported ratio, for the README
+	{
+		for f in 1 2 3 sweep 4 5 6; do
+			[ -e "$RESULTS/fig_$f.txt" ] && echo "- figure $f: $(head -1 "$RESULTS/fig_$f.txt" | tr -d '[]')"
+		done
+		echo
+		echo "| fig | measure | value | unit | baseline | baseline value | ratio | goal | status |"
+		echo "|---|---|---:|---|---|---:|---:|---|---|"
+		tail -n +2 "$GOALS" | sort -t, -k1,1 -s | python3 -c "$SUMMARY_PY"
+	} > "$RESULTS/summary.md"
+}
+SUMMARY_PY='
+import csv, sys
+def f(v):
+    try:
+        x = float(v)
+    except ValueError:
+        return v
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) >= 1 or x == 0 else f"{x:.3f}"
+for r in csv.reader(sys.stdin):
+    fig, measure, value, unit, base, bval, ratio, goal, status, note = (r + [""] * 10)[:10]
+    if note:
+        measure += f" ({note})"
+    print(f"| {fig} | {measure} | {f(value)} | {unit} | {base} | {f(bval)} | {f(ratio)} | {goal} | {status} |")
+'
+
+if [ "$REPORT" = 1 ]; then
+	GOALS="$RESULTS/goals.csv"
+	[ -s "$GOALS" ] || die "no results in $RESULTS"
+	write_summaries
+	say "rewrote $RESULTS/summary.txt and summary.md"
+	exit 0
+fi
 
 # ---------------------------------------------------------------- prerequisites
 if [ "$(id -u)" = 0 ]; then
@@ -186,8 +235,8 @@ case "$BUILD" in
 		rm -f "$PKGLIB"/lockservice*.so "$EXTDIR"/lockservice*
 		mkdir -p "$WORK/src"
 		if [ "$BUILD" = head ]; then
-			git -C "$REPO" archive HEAD | tar -x -C "$WORK/src"
-			BUILT_FROM="commit $(git -C "$REPO" rev-parse --short HEAD) (git archive HEAD)"
+			git -C "$REPO" archive "$REV" | tar -x -C "$WORK/src"
+			BUILT_FROM="commit $(git -C "$REPO" rev-parse --short "$REV") (git archive $REV)"
 		else
 			(cd "$REPO" && git ls-files -co --exclude-standard -z | grep -zv '^bench/results/' | tar --null -T - -c) | tar -x -C "$WORK/src"
 			BUILT_FROM="the working tree at commit $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" status --porcelain --untracked-files=no -- src sql Makefile | grep -q . && echo ' with uncommitted changes')"
@@ -1084,33 +1133,7 @@ want 4 && figure4
 want 6 && figure6
 want 5 && figure5
 
-# results/summary.txt: the settings and every figure's report
-{
-	cat "$RESULTS/settings.txt"
-	for f in 1 2 3 sweep 4 5 6; do [ -e "$RESULTS/fig_$f.txt" ] && { echo; cat "$RESULTS/fig_$f.txt"; }; done
-	[ -s "$RESULTS/observations.txt" ] && { echo; echo "Observations:"; sed 's/^/  /' "$RESULTS/observations.txt"; }
-} > "$RESULTS/summary.txt"
-
-# results/summary.md: every reported ratio, for the README
-{
-	echo "Measured $(head -1 "$RESULTS/settings.txt" | sed 's/^lockservice benchmark, //')."
-	echo
-	echo "| fig | measure | value | unit | baseline | baseline value | ratio | goal | status |"
-	echo "|---|---|---:|---|---|---:|---:|---|---|"
-	tail -n +2 "$GOALS" | sort -t, -k1,1 -s | python3 -c '
-import csv, sys
-def f(v):
-    try:
-        x = float(v)
-    except ValueError:
-        return v
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) >= 1 or x == 0 else f"{x:.3f}"
-for r in csv.reader(sys.stdin):
-    fig, measure, value, unit, base, bval, ratio, goal, status, note = (r + [""] * 10)[:10]
-    if note: measure += f" ({note})"
-    print(f"| {fig} | {measure} | {f(value)} | {unit} | {base} | {f(bval)} | {f(ratio)} | {goal} | {status} |")
-'
-} > "$RESULTS/summary.md"
+write_summaries
 
 say "done in $(( ($(date +%s) - T_START) / 60 )) min: results in $RESULTS (summary.txt, summary.md, runs.csv, *.png)"
 if [ "$FAILURES" -gt 0 ]; then
