@@ -104,6 +104,7 @@ typedef struct NameRows
 	int32		max_slot;
 	bool		busy;			/* an open transaction is changing a row */
 	TransactionId busy_xid;
+	bool		only_deletes;	/* ... and only deleting rows (the reaper) */
 } NameRows;
 
 /* What a lease row stands for at a given time. */
@@ -190,7 +191,10 @@ NameKey(ScanKeyData *key, text *name)
 
 /*
  * Read every row of a lock name in its latest state.  A row being changed
- * makes the name busy; its last committed version is what is kept.
+ * makes the name busy; its last committed version is what is kept.  A row
+ * being updated comes twice (the new version, busy by its inserting
+ * transaction, follows); a row being deleted comes once, busy by its
+ * deleter.  rows->only_deletes says that every busy row is being deleted.
  */
 static void
 ReadName(StoreTable *t, text *name, NameRows *rows)
@@ -200,6 +204,8 @@ ReadName(StoreTable *t, text *name, NameRows *rows)
 	StoreReadResult found;
 	int			capacity = 4;
 	int32		last_slot = -1;
+	TransactionId deleter = InvalidTransactionId;	/* of the last row, maybe */
+	bool		other_change = false;
 
 	memset(rows, 0, sizeof(NameRows));
 	rows->slots = palloc(sizeof(LeaseRow) * capacity);
@@ -208,15 +214,39 @@ ReadName(StoreTable *t, text *name, NameRows *rows)
 	while ((found = StoreRangeNext(t, scan)) != STORE_ABSENT)
 	{
 		LeaseRow	row;
+		bool		second = false;
 
-		if (found == STORE_BUSY && !rows->busy)
-		{
-			rows->busy = true;
-			rows->busy_xid = t->busy_xid;
-		}
 		LeaseRowFromSlot(t, &row);
 		if (row.slot == last_slot)
-			continue;			/* second version of a row being changed */
+		{
+			/* second version of a row being changed: an update, not a delete */
+			second = true;
+			if (TransactionIdIsValid(deleter))
+				other_change = true;
+		}
+		else if (TransactionIdIsValid(deleter) && !rows->busy)
+		{
+			rows->busy = true;
+			rows->busy_xid = deleter;
+		}
+		deleter = InvalidTransactionId;
+
+		if (found == STORE_BUSY)
+		{
+			if (!second && !TransactionIdIsValid(t->dirty.xmin))
+				deleter = t->busy_xid;	/* decided by the next row */
+			else
+			{
+				other_change = true;
+				if (!rows->busy)
+				{
+					rows->busy = true;
+					rows->busy_xid = t->busy_xid;
+				}
+			}
+		}
+		if (second)
+			continue;
 		last_slot = row.slot;
 		if (row.slot == 0)
 		{
@@ -233,6 +263,12 @@ ReadName(StoreTable *t, text *name, NameRows *rows)
 		rows->max_slot = Max(rows->max_slot, row.slot);
 	}
 	StoreRangeEnd(scan);
+	if (TransactionIdIsValid(deleter) && !rows->busy)
+	{
+		rows->busy = true;
+		rows->busy_xid = deleter;
+	}
+	rows->only_deletes = rows->busy && !other_change;
 }
 
 /* The lock-delay of a name, in microseconds (looked up once per attempt). */
@@ -484,10 +520,7 @@ GrantExclusive(StoreTable *t, AcquireRequest *req, NameRows *rows,
 		if (outcome == ACQUIRE_GRANTED)
 			ReleaseCurrentSubTransaction();
 		else
-		{
 			RollbackAndReleaseCurrentSubTransaction();
-			WaitRearm(req->wait);
-		}
 		WaitAttemptSubtransaction(false);
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
@@ -657,6 +690,18 @@ TryAcquire(AcquireRequest *req, int64 *token, TimestampTz *retry_at)
 
 		req->lock_delay = -1;
 		ReadName(&t, req->name, &rows);
+		if (rows.busy && rows.only_deletes)
+		{
+			/*
+			 * Rows of ended leases being deleted (by the reaper, in a short
+			 * transaction): the name is free, whatever the outcome.  Wait
+			 * for the deleter, even with no wait asked for, so that a free
+			 * name is never reported as taken.
+			 */
+			t.busy_xid = rows.busy_xid;
+			StoreWaitBusy(&t);
+			continue;
+		}
 		if (rows.busy)
 		{
 			outcome = ACQUIRE_BUSY;

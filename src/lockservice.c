@@ -59,8 +59,8 @@ _PG_init(void)
 	/* a PGC_POSTMASTER setting can only be defined while preloading */
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("lockservice.wait_slots",
-								"Number of condition variables waiters sleep on (with shared_preload_libraries).",
-								"Lock names hash to slots; a wake-up of a slot wakes the waiters of every name on it.",
+								"Number of buckets of the waiter queue (with shared_preload_libraries).",
+								"Lock names hash to buckets; a transaction that touched a name looks for its waiters only when the bucket has some.",
 								&lockservice_wait_slots,
 								1024, 16, 65536,
 								PGC_POSTMASTER, 0,

@@ -3,22 +3,27 @@
  * wait.c
  *	  Where waiters sleep, and who wakes them.
  *
- * With lockservice in shared_preload_libraries, shared memory holds a
- * fixed array of condition variables ("wait slots"); a lock name hashes to
- * one.  A waiter sleeps on its name's slot until the lease it waits for
- * expires, its own deadline passes, or it is woken.  Every transaction
- * that touched a name (acquired, renewed, released or checked it) wakes
- * that name's slot when it ends, commit or abort, and a subtransaction
- * does when it aborts: after the transaction's locks are gone, from a
- * resource-release callback that cannot fail (no allocation, a spinlock
- * and SetLatch per slot).  A woken waiter reads the lease again.
+ * With lockservice in shared_preload_libraries, shared memory holds the
+ * queue of waiters: one entry per backend (the lock name's hash, the kind
+ * of lease wanted, the order of arrival, a "woken" flag) and, per "wait
+ * slot" a name hashes to, how many wait there, so that a name nobody waits
+ * for costs one atomic read.  A waiter sleeps on its latch until the lease
+ * it waits for expires, its own deadline passes, or it is woken.
  *
- * Waiters also queue there, first come first served: an attempt that could
- * be granted steps back while an earlier waiter on the same name wants a
- * lease that conflicts with it (for a shared lock: an exclusive one), and
- * so does an attempt that does not wait at all.  A waiter leaves the queue
- * when it is granted, times out or fails (cancel included), and wakes the
- * name's slot as it goes.
+ * The queue is first come, first served: an attempt that could be granted
+ * steps back while an earlier waiter on the same name wants a lease that
+ * conflicts with it (for a shared lock: an exclusive one), and so does an
+ * attempt that does not wait at all.  So only the head of a name's queue
+ * can be granted next (and, when it wants a shared lock, the shared
+ * waiters before the first exclusive one), and only they are woken: every
+ * transaction that touched a name (acquired, renewed, released or checked
+ * it) wakes them when it ends, commit or abort, and a subtransaction does
+ * when it aborts: after the transaction's locks are gone, from a
+ * resource-release callback that cannot fail (no allocation, one LWLock,
+ * SetLatch).  A woken waiter reads the lease again.  A waiter leaves the
+ * queue when it is granted, times out or fails (cancel included), and
+ * wakes the name's new head as it goes.  The rest sleep: a hand-off wakes
+ * one process, not every waiter of the name.
  *
  * Without shared memory, waiters sleep and retry with a short backoff, and
  * there is no queue: fairness is left to chance.
@@ -37,7 +42,6 @@
 #include "utils/builtins.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -52,13 +56,13 @@
 #include "wait.h"
 
 /* The shared-memory layout says its version in its name and its header. */
-#define WAIT_SHMEM_NAME			"lockservice wait slots v1"
-#define WAIT_LAYOUT_VERSION		1
+#define WAIT_SHMEM_NAME			"lockservice wait queue v2"
+#define WAIT_LAYOUT_VERSION		2
 
 /* Longest sleep between retries without shared memory. */
 #define WAIT_MAX_BACKOFF_MS		20
 
-/* Slots one transaction remembers before it wakes every slot instead. */
+/* Names one transaction remembers before it wakes every waiter instead. */
 #define WAIT_MAX_TRACKED		64
 
 /* A waiting backend, in the queue (one entry per backend). */
@@ -68,11 +72,12 @@ typedef struct WaiterEntry
 	char		kind;			/* the lease kind it waits for */
 	uint64		name_hash;
 	uint64		arrival;		/* order of arrival */
+	pg_atomic_uint32 woken;		/* set (then the latch) by a waker */
 } WaiterEntry;
 
 /*
- * Header of the shared memory; then the condition variables, the number of
- * queued waiters per slot, and the queue entries.
+ * Header of the shared memory; then the number of queued waiters per
+ * slot, and the queue entries.
  */
 typedef struct WaitShared
 {
@@ -83,35 +88,41 @@ typedef struct WaitShared
 	pg_atomic_uint64 next_arrival;
 } WaitShared;
 
-/* A slot this transaction must wake, and the deepest level that touched it. */
-typedef struct TrackedSlot
+/* A name whose waiters must be woken: its hash and its slot. */
+typedef struct WakeName
 {
+	uint64		name_hash;
 	int			slot;
+} WakeName;
+
+/* A name this transaction touched, and the deepest level that touched it. */
+typedef struct TrackedName
+{
+	WakeName	name;
 	int			nest_level;
-} TrackedSlot;
+} TrackedName;
 
 static WaitShared *wait_shared = NULL;
-static ConditionVariable *wait_slots = NULL;
 static pg_atomic_uint32 *wait_queued = NULL;	/* queued waiters per slot */
 static WaiterEntry *wait_entries = NULL;
 
 /* this backend's place in the queue, if it has one */
 static bool queued_self = false;
-static int	queued_slot = -1;
+static WakeName queued_name;
 
 /* an attempt runs in a subtransaction it may roll back: not an error */
 static bool in_attempt_subxact = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* slots touched by the current transaction */
-static TrackedSlot tracked[WAIT_MAX_TRACKED];
+/* names touched by the current transaction */
+static TrackedName tracked[WAIT_MAX_TRACKED];
 static int	ntracked = 0;
-static int	overflow_level = 0;	/* > 0: more slots than tracked[] holds */
+static int	overflow_level = 0;	/* > 0: more names than tracked[] holds */
 static bool transaction_used = false;
 
-/* slots to wake once the ending (sub)transaction's locks are released */
-static int	pending[WAIT_MAX_TRACKED];
+/* names to wake once the ending (sub)transaction's locks are released */
+static WakeName pending[WAIT_MAX_TRACKED];
 static int	npending = 0;
 static bool pending_all = false;
 
@@ -120,7 +131,6 @@ WaitShmemSize(void)
 {
 	Size		size = MAXALIGN(sizeof(WaitShared));
 
-	size = add_size(size, MAXALIGN(mul_size(lockservice_wait_slots, sizeof(ConditionVariable))));
 	size = add_size(size, MAXALIGN(mul_size(lockservice_wait_slots, sizeof(pg_atomic_uint32))));
 	size = add_size(size, mul_size(MaxBackends, sizeof(WaiterEntry)));
 	return size;
@@ -145,9 +155,7 @@ WaitShmemStartup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	wait_shared = ShmemInitStruct(WAIT_SHMEM_NAME, WaitShmemSize(), &found);
-	wait_slots = (ConditionVariable *) ((char *) wait_shared + MAXALIGN(sizeof(WaitShared)));
-	wait_queued = (pg_atomic_uint32 *) ((char *) wait_slots +
-										MAXALIGN(lockservice_wait_slots * sizeof(ConditionVariable)));
+	wait_queued = (pg_atomic_uint32 *) ((char *) wait_shared + MAXALIGN(sizeof(WaitShared)));
 	wait_entries = (WaiterEntry *) ((char *) wait_queued +
 									MAXALIGN(lockservice_wait_slots * sizeof(pg_atomic_uint32)));
 	if (!found)
@@ -158,43 +166,97 @@ WaitShmemStartup(void)
 		wait_shared->queue_lock = &(GetNamedLWLockTranche("lockservice waits"))->lock;
 		pg_atomic_init_u64(&wait_shared->next_arrival, 1);
 		for (int i = 0; i < lockservice_wait_slots; i++)
-		{
-			ConditionVariableInit(&wait_slots[i]);
 			pg_atomic_init_u32(&wait_queued[i], 0);
-		}
 		memset(wait_entries, 0, MaxBackends * sizeof(WaiterEntry));
+		for (int i = 0; i < MaxBackends; i++)
+			pg_atomic_init_u32(&wait_entries[i].woken, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Add a slot to the wake-up list of the (sub)transaction that is ending. */
+/* Add a name to the wake-up list of the (sub)transaction that is ending. */
 static void
-WaitAddPending(int slot)
+WaitAddPending(const WakeName *name)
 {
 	for (int i = 0; i < npending; i++)
-		if (pending[i] == slot)
+		if (pending[i].name_hash == name->name_hash)
 			return;
 	if (npending < WAIT_MAX_TRACKED)
-		pending[npending++] = slot;
+		pending[npending++] = *name;
 	else
 		pending_all = true;
 }
 
-/* Wake the pending slots.  Must not fail: it runs during commit and abort. */
+/* Set a queued backend's woken flag, then its latch. */
+static void
+WaitWakeEntry(int procno)
+{
+	pg_atomic_write_u32(&wait_entries[procno].woken, 1);
+	SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+}
+
+/*
+ * Wake the waiters of a name that may be granted next: the head of its
+ * queue and, when that one wants a shared lock, every shared waiter before
+ * the first one that wants anything else.  Later waiters would only step
+ * back for them.  Must not fail: it runs during commit and abort.
+ */
+static void
+WaitWakeName(const WakeName *name)
+{
+	uint64		head = PG_UINT64_MAX;
+	uint64		first_other = PG_UINT64_MAX;
+
+	/* the change being announced must be visible before the count is read */
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&wait_queued[name->slot]) == 0)
+		return;
+	LWLockAcquire(wait_shared->queue_lock, LW_SHARED);
+	for (int i = 0; i < wait_shared->nentries; i++)
+	{
+		WaiterEntry *entry = &wait_entries[i];
+
+		if (!entry->active || entry->name_hash != name->name_hash)
+			continue;
+		head = Min(head, entry->arrival);
+		if (entry->kind != LEASE_KIND_SHARED)
+			first_other = Min(first_other, entry->arrival);
+	}
+	for (int i = 0; i < wait_shared->nentries && head != PG_UINT64_MAX; i++)
+	{
+		WaiterEntry *entry = &wait_entries[i];
+
+		if (entry->active && entry->name_hash == name->name_hash &&
+			(entry->arrival == head ||
+			 (entry->kind == LEASE_KIND_SHARED && entry->arrival < first_other)))
+			WaitWakeEntry(i);
+	}
+	LWLockRelease(wait_shared->queue_lock);
+}
+
+/* Wake every waiter (a transaction touched too many names to track). */
+static void
+WaitWakeAll(void)
+{
+	LWLockAcquire(wait_shared->queue_lock, LW_SHARED);
+	for (int i = 0; i < wait_shared->nentries; i++)
+		if (wait_entries[i].active)
+			WaitWakeEntry(i);
+	LWLockRelease(wait_shared->queue_lock);
+}
+
+/* Wake the pending names.  Must not fail: it runs during commit and abort. */
 static void
 WaitWakePending(void)
 {
 	if (wait_shared == NULL)
 		return;
 	if (pending_all)
-	{
-		for (int i = 0; i < wait_shared->nslots; i++)
-			ConditionVariableBroadcast(&wait_slots[i]);
-	}
+		WaitWakeAll();
 	else
 	{
 		for (int i = 0; i < npending; i++)
-			ConditionVariableBroadcast(&wait_slots[pending[i]]);
+			WaitWakeName(&pending[i]);
 	}
 	npending = 0;
 	pending_all = false;
@@ -212,7 +274,7 @@ WaitEndSubTransaction(int nest_level, bool aborted)
 		if (tracked[i].nest_level < nest_level)
 			continue;
 		if (aborted)
-			WaitAddPending(tracked[i].slot);
+			WaitAddPending(&tracked[i].name);
 		tracked[i].nest_level = nest_level - 1;
 	}
 	if (overflow_level >= nest_level)
@@ -232,9 +294,9 @@ WaitLeaveQueue(void)
 	LWLockAcquire(wait_shared->queue_lock, LW_EXCLUSIVE);
 	wait_entries[MyProc->pgprocno].active = false;
 	LWLockRelease(wait_shared->queue_lock);
-	pg_atomic_fetch_sub_u32(&wait_queued[queued_slot], 1);
-	ConditionVariableBroadcast(&wait_slots[queued_slot]);
+	pg_atomic_fetch_sub_u32(&wait_queued[queued_name.slot], 1);
 	queued_self = false;
+	WaitWakeName(&queued_name);
 }
 
 static void
@@ -259,7 +321,7 @@ WaitXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			for (int i = 0; i < ntracked; i++)
-				WaitAddPending(tracked[i].slot);
+				WaitAddPending(&tracked[i].name);
 			if (overflow_level > 0)
 				pending_all = true;
 			ntracked = 0;
@@ -345,16 +407,16 @@ WaitSlotOf(const char *name, int len)
 void
 WaitWakeAtTransactionEnd(const char *name, int len)
 {
-	int			slot;
+	uint64		name_hash;
 	int			nest_level = GetCurrentTransactionNestLevel();
 
 	transaction_used = true;
 	if (wait_shared == NULL)
 		return;
-	slot = WaitSlotOf(name, len);
+	name_hash = WaitNameHash(name, len);
 	for (int i = 0; i < ntracked; i++)
 	{
-		if (tracked[i].slot == slot)
+		if (tracked[i].name.name_hash == name_hash)
 		{
 			tracked[i].nest_level = Max(tracked[i].nest_level, nest_level);
 			return;
@@ -362,7 +424,8 @@ WaitWakeAtTransactionEnd(const char *name, int len)
 	}
 	if (ntracked < WAIT_MAX_TRACKED)
 	{
-		tracked[ntracked].slot = slot;
+		tracked[ntracked].name.name_hash = name_hash;
+		tracked[ntracked].name.slot = WaitSlotOf(name, len);
 		tracked[ntracked].nest_level = nest_level;
 		ntracked++;
 	}
@@ -392,18 +455,20 @@ WaitBegin(LockWait *w, const char *name, int len, char kind)
 		MyProc->pgprocno >= wait_shared->nentries)
 		return;
 	w->slot = WaitSlotOf(name, len);
-	w->arrival = pg_atomic_fetch_add_u64(&wait_shared->next_arrival, 1);
-	ConditionVariablePrepareToSleep(&wait_slots[w->slot]);
+	queued_name.slot = w->slot;
+	queued_name.name_hash = WaitNameHash(name, len);
 
+	/* counted first: a waker that sees no count may skip the queue */
+	pg_atomic_fetch_add_u32(&wait_queued[w->slot], 1);
 	LWLockAcquire(wait_shared->queue_lock, LW_EXCLUSIVE);
+	w->arrival = pg_atomic_fetch_add_u64(&wait_shared->next_arrival, 1);
+	pg_atomic_write_u32(&wait_entries[MyProc->pgprocno].woken, 0);
 	wait_entries[MyProc->pgprocno].kind = kind;
-	wait_entries[MyProc->pgprocno].name_hash = WaitNameHash(name, len);
+	wait_entries[MyProc->pgprocno].name_hash = queued_name.name_hash;
 	wait_entries[MyProc->pgprocno].arrival = w->arrival;
 	wait_entries[MyProc->pgprocno].active = true;
 	LWLockRelease(wait_shared->queue_lock);
-	pg_atomic_fetch_add_u32(&wait_queued[w->slot], 1);
 	queued_self = true;
-	queued_slot = w->slot;
 }
 
 /*
@@ -466,42 +531,52 @@ WaitersOf(const char *name, int len)
 }
 
 /*
- * Sleep until woken or until (DT_NOEND: no limit).  Cancel and
+ * Sleep until woken or until (DT_NOEND: no limit).  A wake-up that came
+ * since the last sleep ends this one at once.  Cancel and
  * statement_timeout interrupt the sleep with an error as usual.
  */
 void
 WaitSleep(LockWait *w, TimestampTz until)
 {
-	long		timeout_ms = -1;
-
-	if (until != DT_NOEND)
+	for (;;)
 	{
-		TimestampTz now = GetCurrentTimestamp();
+		long		timeout_ms = -1;
+		int			rc;
 
-		if (until <= now)
+		if (w->slot >= 0 &&
+			pg_atomic_exchange_u32(&wait_entries[MyProc->pgprocno].woken, 0) != 0)
 			return;
-		timeout_ms = (long) ((until - now + 999) / 1000);
-	}
+		if (until != DT_NOEND)
+		{
+			TimestampTz now = GetCurrentTimestamp();
 
-	if (w->slot >= 0)
-		ConditionVariableTimedSleep(&wait_slots[w->slot], timeout_ms,
-									PG_WAIT_EXTENSION);
-	else
-	{
-		if (timeout_ms < 0 || timeout_ms > w->backoff_ms)
+			if (until <= now)
+				return;
+			timeout_ms = (long) ((until - now + 999) / 1000);
+		}
+		if (w->slot < 0 && (timeout_ms < 0 || timeout_ms > w->backoff_ms))
 			timeout_ms = w->backoff_ms;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 timeout_ms, PG_WAIT_EXTENSION);
+
+		rc = WaitLatch(MyLatch,
+					   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout_ms >= 0 ? WL_TIMEOUT : 0),
+					   timeout_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		w->backoff_ms = Min(w->backoff_ms * 2, WAIT_MAX_BACKOFF_MS);
+		if (w->slot < 0)
+		{
+			/* without shared memory: retry after a growing backoff */
+			w->backoff_ms = Min(w->backoff_ms * 2, WAIT_MAX_BACKOFF_MS);
+			return;
+		}
+		if (rc & WL_TIMEOUT)
+			return;
+		/* the latch is set for other reasons too: sleep on unless woken */
 	}
 }
 
 /*
  * An acquire attempt starts (or ends) a subtransaction of its own, which it
- * may roll back without the waiter leaving the queue.  Rolling it back
- * cancels the waiter's sleep, so WaitRearm() must follow.
+ * may roll back without the waiter leaving the queue.
  */
 void
 WaitAttemptSubtransaction(bool active)
@@ -509,21 +584,10 @@ WaitAttemptSubtransaction(bool active)
 	in_attempt_subxact = active;
 }
 
-/* Prepare to sleep again after a rolled-back attempt subtransaction. */
-void
-WaitRearm(LockWait *w)
-{
-	if (w != NULL && w->slot >= 0)
-		ConditionVariablePrepareToSleep(&wait_slots[w->slot]);
-}
-
 /* Stop waiting, and leave the queue. */
 void
 WaitEnd(LockWait *w)
 {
 	if (w->slot >= 0)
-	{
-		ConditionVariableCancelSleep();
 		WaitLeaveQueue();
-	}
 }

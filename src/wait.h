@@ -13,7 +13,7 @@
 /* Sleeping for a lock name; see wait.c. */
 typedef struct LockWait
 {
-	int			slot;			/* wait slot of the name, -1 when not shared */
+	int			slot;			/* wait slot of the name, -1 without the queue */
 	long		backoff_ms;		/* next sleep without shared memory */
 	uint64		arrival;		/* place in the queue */
 } LockWait;
@@ -25,7 +25,6 @@ extern int	WaitersOf(const char *name, int len);
 extern void WaitSleep(LockWait *w, TimestampTz until);
 extern void WaitEnd(LockWait *w);
 extern void WaitAttemptSubtransaction(bool active);
-extern void WaitRearm(LockWait *w);
 extern void WaitWakeAtTransactionEnd(const char *name, int len);
 extern bool WaitUsesSharedMemory(void);
 extern void WaitNoteTransactionUse(void);

@@ -1,6 +1,6 @@
 
 # Blocking waits, on a node with shared_preload_libraries = 'lockservice'
-# (condition variables) and on one without (sleep and retry):
+# (waiter queue in shared memory) and on one without (sleep and retry):
 # - a waiter is granted promptly after the holder's release commits
 # - a waiter is granted promptly at the lease's expiry (holder never releases)
 # - wait '300ms' returns NULL after 300 ms (+ margin), also while another

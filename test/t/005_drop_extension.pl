@@ -81,7 +81,7 @@ for my $preload (1, 0)
 	}
 	else
 	{
-		# allowed only for a waiter sleeping on a condition variable
+		# allowed only for a waiter sleeping in the shared-memory queue
 		ok($preload,
 			$preload
 			? "$tag: waiter sleeps on after the DROP (woken by cancel below)"
