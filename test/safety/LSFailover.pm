@@ -32,7 +32,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
 our @EXPORT = qw(fo_start_workers fo_stop_workers fo_parse fo_check_leases
-  fo_wait_rows);
+  fo_grants fo_wait_grants);
 
 my $ITERS = 20000;    # far more than run before the primary is killed
 
@@ -69,24 +69,41 @@ sub fo_start_workers
 		close $fh;
 		my $out = '';
 		my $err = '';
+
+		# output goes to files: a pipe nobody reads while the test polls
+		# the server would fill up and stop the worker
 		my $h = IPC::Run::start(
 			[
 				'psql', '-X', '-q', '-A', '-t', '-d',
 				$node->connstr('postgres'), '-f', $file
 			],
-			'<', \undef, '>', \$out, '2>', \$err,
+			'<', \undef, '>', "$file.out", '2>', "$file.err",
 			IPC::Run::timeout(600));
-		push @w, { h => $h, out => \$out, err => \$err, id => $w };
+		push @w, { h => $h, out => \$out, err => \$err, id => $w, file => $file };
 	}
 	return @w;
 }
 
-# fo_wait_rows(NODE, N): poll until N lease rows of workers exist
-sub fo_wait_rows
+# The grants the workers have made: the sum of their latest iteration
+# numbers (lease rows are no measure: the reaper deletes released ones).
+my $GRANTS_SQL = q{
+	SELECT coalesce(sum(i), 0) FROM (
+		SELECT max(pg_catalog.split_part(name, '_', 2)::int) AS i
+		  FROM lockservice.leases WHERE name LIKE 'w%'
+		 GROUP BY pg_catalog.split_part(name, '_', 1)) s};
+
+# fo_grants(NODE): the grants the workers have made so far
+sub fo_grants
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', $GRANTS_SQL);
+}
+
+# fo_wait_grants(NODE, N): poll until the workers have made N grants
+sub fo_wait_grants
 {
 	my ($node, $n) = @_;
-	return $node->poll_query_until('postgres',
-		"SELECT count(*) >= $n FROM lockservice.leases WHERE name LIKE 'w%'");
+	return $node->poll_query_until('postgres', "SELECT ($GRANTS_SQL) >= $n");
 }
 
 # fo_stop_workers(WORKERS...): wait for every worker to end (they end on
@@ -100,6 +117,8 @@ sub fo_stop_workers
 		{
 			$w->{h}->kill_kill;
 		}
+		${ $w->{out} } = PostgreSQL::Test::Utils::slurp_file("$w->{file}.out");
+		${ $w->{err} } = PostgreSQL::Test::Utils::slurp_file("$w->{file}.err");
 	}
 	return;
 }

@@ -14,6 +14,12 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+# The commands below must die of the signals forwarded to them.  A test run
+# started in the background (nohup, or "&" in a script) hands SIGHUP and
+# SIGINT down ignored, and an ignored signal stays ignored across exec: put
+# them back to their defaults for everything started from here.
+$SIG{$_} = 'DEFAULT' for qw(INT HUP);
+
 my $node = lc_node('lockctl_run');
 my $dir = lc_tempdir();
 my ($rc, $out, $err);

@@ -51,7 +51,7 @@ ok( $primary->poll_query_until(
 	'the standby is synchronous');
 
 my @w = fo_start_workers($primary, 4);
-ok(fo_wait_rows($primary, 400), 'workers are acquiring (400 leases)');
+ok(fo_wait_grants($primary, 400), 'workers are acquiring (400 grants)');
 
 # a lease that expires only after the kill: the new primary's reaper must
 # remove it

@@ -54,14 +54,14 @@ ok( $primary->poll_query_until(
 	'the standby streams asynchronously');
 
 my @w = fo_start_workers($primary, 4);
-ok(fo_wait_rows($primary, 200), 'workers are acquiring (200 leases)');
+ok(fo_wait_grants($primary, 200), 'workers are acquiring (200 grants)');
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
 
 # the standby falls behind; the primary goes on acknowledging
 $standby->stop('fast');
-my $behind = ls_sql($primary, "SELECT count(*) FROM lockservice.leases WHERE name LIKE 'w%'");
-ok(fo_wait_rows($primary, $behind + 300),
-	'workers go on without the standby (300 more leases)');
+my $behind = fo_grants($primary);
+ok(fo_wait_grants($primary, $behind + 300),
+	'workers go on without the standby (300 more grants)');
 my $old_pm = ls_kill9($primary);
 fo_stop_workers(@w);
 my $ack = fo_parse(@w);
