@@ -54,6 +54,7 @@
 #include "events.h"
 #include "history.h"
 #include "lockservice.h"
+#include "reaper.h"
 #include "stats.h"
 #include "store.h"
 #include "token.h"
@@ -222,7 +223,14 @@ ReadName(StoreTable *t, text *name, NameRows *rows)
 			/* second version of a row being changed: an update, not a delete */
 			second = true;
 			if (TransactionIdIsValid(deleter))
+			{
 				other_change = true;
+				if (!rows->busy)
+				{
+					rows->busy = true;
+					rows->busy_xid = deleter;
+				}
+			}
 		}
 		else if (TransactionIdIsValid(deleter) && !rows->busy)
 		{
@@ -372,6 +380,14 @@ SetLease(Datum *values, bool *nulls, char kind, text *holder, int64 token,
 	nulls[Anum_leases_granted_at - 1] = false;
 	nulls[Anum_leases_expires_at - 1] = false;
 	nulls[Anum_leases_released_at - 1] = true;
+	ReaperNoteDue(expires_at);
+}
+
+/* Note a row marked released now: the reaper may delete it later. */
+static void
+NoteReleasedRow(void)
+{
+	ReaperNoteDue(TimestampPlus(GetCurrentTimestamp(), REAP_RELEASED_AFTER_USECS));
 }
 
 /*
@@ -402,6 +418,7 @@ InsertEmptyRow(StoreTable *t, text *name, int32 slot, char kind, int32 permits)
 	for (int i = 0; i < Natts_leases; i++)
 		nulls[i] = false;
 	nulls[Anum_leases_permits - 1] = (kind != NAME_KIND_SEMAPHORE);
+	NoteReleasedRow();
 	return StoreInsert(t);
 }
 
@@ -461,6 +478,7 @@ TouchHead(StoreTable *t, AcquireRequest *req, bool end_head_lease)
 	{
 		values[Anum_leases_released_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 		nulls[Anum_leases_released_at - 1] = false;
+		NoteReleasedRow();
 	}
 	StoreUpdate(t);
 }
@@ -975,6 +993,7 @@ EndLockedLease(StoreTable *t, text *name, const LeaseRow *lease,
 
 	values[Anum_leases_released_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	nulls[Anum_leases_released_at - 1] = false;
+	NoteReleasedRow();
 	StoreUpdate(t);
 	LeaseEvent(event, name, lease->kind, lease->holder, lease->owner,
 			   lease->token, NULL);
@@ -1132,6 +1151,7 @@ set_lock_delay(PG_FUNCTION_ARGS)
 					 errmsg("lock_delay must not be negative")));
 	}
 	CheckWritable("lockservice.set_lock_delay()");
+	ReaperNoteDue(0);			/* a shorter delay: rows may go sooner */
 	LockOptionsSetDelay(name, PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1));
 	PG_RETURN_VOID();
 }
@@ -1142,11 +1162,13 @@ set_lock_delay(PG_FUNCTION_ARGS)
  * ago (kept until then so that a name used again soon is a HOT update,
  * not an insert).  Rows that a transaction holds locked (a lock_check, an
  * acquire in progress) are skipped, never waited for.  Returns the number
- * of expired leases reaped; *more says whether the batch was full.  Runs
- * in the caller's transaction and snapshot; waiters wake when it commits.
+ * of expired leases reaped; *more says whether the batch was full, and
+ * *next_due (when it was not) the earliest time a row kept can be reaped.
+ * Runs in the caller's transaction and snapshot; waiters wake when it
+ * commits.
  */
 int64
-LeaseReapEnded(int max_rows, bool *more)
+LeaseReapEnded(int max_rows, bool *more, TimestampTz *next_due)
 {
 	StoreTable	t;
 	TableScanDesc scan;
@@ -1155,6 +1177,7 @@ LeaseReapEnded(int max_rows, bool *more)
 	int			deleted = 0;
 
 	*more = false;
+	*next_due = DT_NOEND;
 	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
 	scan = StoreBeginScan(&t, GetActiveSnapshot());
 	while (StoreScanNext(&t, scan))
@@ -1170,20 +1193,38 @@ LeaseReapEnded(int max_rows, bool *more)
 			TimestampTz released_at = DatumGetTimestampTz(slot_getattr(t.row, Anum_leases_released_at, &isnull));
 
 			if (released_at > now - REAP_RELEASED_AFTER_USECS)
+			{
+				*next_due = Min(*next_due,
+								TimestampPlus(released_at, REAP_RELEASED_AFTER_USECS));
 				continue;
+			}
 			is_expired = false;
 		}
 		else if (lease.expires_at <= now)
 			is_expired = true;
 		else
+		{
+			*next_due = Min(*next_due, lease.expires_at);
 			continue;
+		}
 
 		name = DatumGetTextPCopy(slot_getattr(t.row, Anum_leases_name, &isnull));
-		if (is_expired &&
-			now < TimestampPlus(lease.expires_at, LockOptionsDelay(name)))
-			continue;			/* keep it through its lock-delay */
+		if (is_expired)
+		{
+			TimestampTz delay_end = TimestampPlus(lease.expires_at, LockOptionsDelay(name));
+
+			if (now < delay_end)
+			{
+				/* keep it through its lock-delay */
+				*next_due = Min(*next_due, delay_end);
+				continue;
+			}
+		}
 		if (StoreLockTid(&t, &lease.tid, LockTupleExclusive, false) != STORE_LOCKED)
+		{
+			*next_due = now;	/* busy: look again next round */
 			continue;
+		}
 		if (is_expired)
 		{
 			LeaseEvent(LEASE_EVENT_EXPIRED, name, lease.kind, lease.holder,

@@ -82,7 +82,7 @@ extern int	lockservice_wait_slots;
 extern bool lockservice_sync_grants;
 
 /* leases (src/lease.c) */
-extern int64 LeaseReapEnded(int max_rows, bool *more);
+extern int64 LeaseReapEnded(int max_rows, bool *more, TimestampTz *next_due);
 
 /* input checks (src/input.c) */
 extern int64 IntervalToMicroseconds(const Interval *span);

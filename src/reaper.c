@@ -41,6 +41,7 @@
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
+#include "commands/trigger.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -70,8 +71,8 @@ PG_FUNCTION_INFO_V1(start_reaper);
 PG_FUNCTION_INFO_V1(stop_reaper);
 PG_FUNCTION_INFO_V1(reaper_status);
 
-#define REAPER_SHMEM_NAME		"lockservice reapers v1"
-#define REAPER_LAYOUT_VERSION	1
+#define REAPER_SHMEM_NAME		"lockservice reapers v2"
+#define REAPER_LAYOUT_VERSION	2
 #define REAPER_MAX_DATABASES	64
 #define REAPER_BATCH_SIZE		1000
 #define REAPER_TYPE				"lockservice reaper"
@@ -80,6 +81,13 @@ PG_FUNCTION_INFO_V1(reaper_status);
 #define REAPER_RESTART_SECS		1
 #define REAPER_MAX_BACKOFF_MS	(5 * 60 * 1000)
 #define EVENTS_GATHER_MS		10
+
+/*
+ * Longest time between two scans of the table, whatever next_due says: a
+ * safety net for changes nothing told the reaper about (a 1.0 schema, which
+ * has no trigger on direct changes).
+ */
+#define REAPER_FULL_SCAN_SECS	60
 
 /* GUC */
 int			lockservice_reap_interval = 1000;
@@ -95,6 +103,14 @@ typedef struct ReaperSlot
 	TimestampTz started_at;
 	TimestampTz last_run;
 	int64		reaped;			/* expired leases reaped since it started */
+
+	/*
+	 * No row of the database can be reaped before this time (a TimestampTz):
+	 * the reaper skips its table scan until then.  A scan sets it to the
+	 * earliest time a row it kept can go; a transaction that writes rows
+	 * lowers it when it commits (ReaperNoteDue).
+	 */
+	pg_atomic_uint64 next_due;
 } ReaperSlot;
 
 typedef struct ReaperShared
@@ -165,6 +181,7 @@ ReaperSlotFor(Oid dboid, bool create)
 	{
 		memset(free_slot, 0, sizeof(ReaperSlot));
 		free_slot->dboid = dboid;
+		pg_atomic_init_u64(&free_slot->next_due, 0);
 	}
 	return create ? free_slot : NULL;
 }
@@ -204,6 +221,65 @@ WantReaper(Oid dboid)
 static Oid	wanted_at_commit[2];
 static int	nwanted_at_commit = 0;
 
+/* earliest time a row this transaction wrote can be reaped */
+static TimestampTz due_at_commit = DT_NOEND;
+
+/* index of this database's reaper slot, as last found */
+static int	my_slot_index = -1;
+
+/* Set a slot's next_due to due, or lower it to due. */
+static void
+SetNextDue(ReaperSlot *slot, TimestampTz due, bool lower_only)
+{
+	uint64		current;
+
+	if (!lower_only)
+	{
+		pg_atomic_write_u64(&slot->next_due, (uint64) due);
+		return;
+	}
+	current = pg_atomic_read_u64(&slot->next_due);
+	while ((TimestampTz) current > due &&
+		   !pg_atomic_compare_exchange_u64(&slot->next_due, &current, (uint64) due))
+		;
+}
+
+/*
+ * Note that a row the current transaction writes may be reaped from due on
+ * (an expiry, or a release plus the time released rows are kept).  The
+ * database's reaper learns it when the transaction commits.
+ */
+void
+ReaperNoteDue(TimestampTz due)
+{
+	if (reaper_shared != NULL && due < due_at_commit)
+		due_at_commit = due;
+}
+
+/* At commit: lower the database's next_due.  Must not fail. */
+static void
+ReaperPublishDue(void)
+{
+	ReaperSlot *slot = NULL;
+	int			i = my_slot_index;
+
+	/* a slot changes hands only when its database goes; check, else look */
+	if (i < 0 || reaper_shared->slots[i].dboid != MyDatabaseId)
+	{
+		LWLockAcquire(reaper_shared->lock, LW_SHARED);
+		for (i = 0; i < REAPER_MAX_DATABASES; i++)
+			if (reaper_shared->slots[i].dboid == MyDatabaseId)
+				break;
+		LWLockRelease(reaper_shared->lock);
+		my_slot_index = i < REAPER_MAX_DATABASES ? i : -1;
+	}
+	if (my_slot_index >= 0)
+		slot = &reaper_shared->slots[my_slot_index];
+	/* no slot: no reaper yet, and a starting one scans at once */
+	if (slot != NULL)
+		SetNextDue(slot, due_at_commit, true);
+}
+
 static void
 WantReaperAtCommit(Oid dboid)
 {
@@ -215,11 +291,19 @@ static void
 ReaperXactCallback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT)
+	{
+		/* after the commit is visible, so a scan that misses it sees this */
+		if (due_at_commit != DT_NOEND && reaper_shared != NULL)
+			ReaperPublishDue();
 		for (int i = 0; i < nwanted_at_commit; i++)
 			WantReaper(wanted_at_commit[i]);
+	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE)
+	{
 		nwanted_at_commit = 0;
+		due_at_commit = DT_NOEND;
+	}
 }
 
 /*
@@ -543,6 +627,7 @@ ReaperClaimSlot(Oid dboid)
 		slot->latch = MyLatch;
 		slot->started_at = GetCurrentTimestamp();
 		slot->reaped = 0;
+		SetNextDue(slot, 0, false);
 	}
 	LWLockRelease(reaper_shared->lock);
 	return slot;
@@ -587,15 +672,35 @@ ReaperLockExtension(void)
 static bool
 ReaperRunBatches(ReaperSlot *slot)
 {
+	static TimestampTz last_full_scan = 0;
 	bool		more = true;
 
 	while (more)
 	{
 		int64		reaped = 0;
 		bool		installed;
-		bool		more_history;
+		bool		more_leases = false;
+		bool		more_history = false;
+		bool		scan_leases = true;
+		bool		scanned = false;
+		TimestampTz next_due = DT_NOEND;
 
-		more = false;
+		/*
+		 * Nothing can have ended before next_due: skip the scan.  Else clear
+		 * it before the snapshot is taken: a commit the scan does not see
+		 * lowers it again afterwards.
+		 */
+		if (slot)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			if (now < (TimestampTz) pg_atomic_read_u64(&slot->next_due) &&
+				!TimestampDifferenceExceeds(last_full_scan, now,
+											REAPER_FULL_SCAN_SECS * 1000))
+				scan_leases = false;
+			else
+				(void) pg_atomic_exchange_u64(&slot->next_due, (uint64) DT_NOEND);
+		}
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -603,12 +708,21 @@ ReaperRunBatches(ReaperSlot *slot)
 		if (installed && !RecoveryInProgress())
 		{
 			pgstat_report_activity(STATE_RUNNING, "reaping expired leases");
-			reaped = LeaseReapEnded(REAPER_BATCH_SIZE, &more);
+			if (scan_leases)
+			{
+				reaped = LeaseReapEnded(REAPER_BATCH_SIZE, &more_leases, &next_due);
+				scanned = !more_leases;
+				if (scanned)
+					last_full_scan = GetCurrentTimestamp();
+			}
 			HistoryPrune(REAPER_BATCH_SIZE, &more_history);
-			more |= more_history;
 		}
+		more = more_leases || more_history;
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* a scan that did not see every row decides nothing */
+		if (slot && scan_leases)
+			SetNextDue(slot, scanned ? next_due : 0, scanned);
 		/* a worker reports its table statistics itself (autovacuum needs them) */
 		pgstat_report_stat(true);
 		pgstat_report_activity(STATE_IDLE, NULL);
@@ -659,6 +773,8 @@ ReaperRun(ReaperSlot *slot, long *backoff_ms)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		pgstat_report_activity(STATE_IDLE, NULL);
+		if (slot)
+			SetNextDue(slot, 0, false);
 		*backoff_ms = Min(Max(*backoff_ms * 2, (long) lockservice_reap_interval),
 						  REAPER_MAX_BACKOFF_MS);
 	}
@@ -715,6 +831,9 @@ lockservice_reaper_main(Datum main_arg)
 			/* a shorter interval counts from the last round, not the next */
 			next_reap = Min(next_reap,
 							TimestampTzPlusMilliseconds(last_round, lockservice_reap_interval));
+			/* lockservice.lock_delay may have changed: look at every row */
+			if (slot)
+				SetNextDue(slot, 0, false);
 		}
 		if (ReaperShouldExit(slot))
 			break;
@@ -755,6 +874,25 @@ lockservice_reaper_main(Datum main_arg)
 		ResetLatch(MyLatch);
 	}
 	proc_exit(0);
+}
+
+/*
+ * SQL: trigger lockservice.leases_changed(), after any statement that
+ * changes lockservice.leases by hand (lockservice's own functions write the
+ * table directly and fire no trigger): the reaper cannot know when the
+ * rows changed can end, so at commit it is told to look at every row.
+ */
+PG_FUNCTION_INFO_V1(leases_changed);
+
+Datum
+leases_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("lockservice.leases_changed() can only be called as a trigger")));
+	ReaperNoteDue(0);
+	return PointerGetDatum(NULL);
 }
 
 /* The pid of the reaper of the current database, or 0. */

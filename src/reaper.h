@@ -8,8 +8,11 @@
 #ifndef LOCKSERVICE_REAPER_H
 #define LOCKSERVICE_REAPER_H
 
+#include "datatype/timestamp.h"
+
 extern int	lockservice_reap_interval;
 
 extern void ReaperInit(void);
+extern void ReaperNoteDue(TimestampTz due);
 
 #endif							/* LOCKSERVICE_REAPER_H */

@@ -1,4 +1,4 @@
--- test/pgtap/schema.sql: every object of lockservice 1.0 exists with the
+-- test/pgtap/schema.sql: every object of lockservice 1.1 exists with the
 -- pinned shape (DESIGN.md "SQL API", the contract's "Objects").
 --
 -- Needs: a database where the runner did CREATE EXTENSION pgtap and
@@ -6,7 +6,7 @@
 -- Everything happens in one transaction that is rolled back.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(90);
+SELECT plan(94);
 
 -- ---------------------------------------------------------------- extension
 SELECT has_schema('lockservice', 'schema lockservice exists');
@@ -15,7 +15,7 @@ SELECT has_extension('lockservice', 'lockservice',
 SELECT is((SELECT extrelocatable FROM pg_catalog.pg_extension WHERE extname = 'lockservice'),
 	false, 'extension lockservice is not relocatable');
 SELECT is((SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockservice'),
-	'1.0', 'extension version is 1.0');
+	'1.1', 'extension version is 1.1');
 
 -- pg_dump keeps leases, fences and the token counter
 SELECT set_eq(
@@ -288,5 +288,18 @@ SELECT is_empty(
 	                   'lockservice.advance_token_counter(bigint)'::pg_catalog.regprocedure)
 	     AND p.proparallel <> 'u'$$,
 	'the writing functions are PARALLEL UNSAFE');
+
+-- 1.1: changes made by hand (not through lockservice's functions) tell the
+-- reaper to scan, through a statement trigger
+SELECT triggers_are('lockservice', 'leases', ARRAY['leases_changed'],
+	'lockservice.leases has exactly the trigger leases_changed');
+SELECT trigger_is('lockservice', 'leases', 'leases_changed', 'lockservice', 'leases_changed',
+	'leases_changed runs lockservice.leases_changed()');
+SELECT is((SELECT tgtype::int FROM pg_catalog.pg_trigger
+            WHERE tgrelid = 'lockservice.leases'::pg_catalog.regclass AND tgname = 'leases_changed'),
+	4 + 8 + 16 + 32,  -- TRIGGER_TYPE_INSERT | DELETE | UPDATE | TRUNCATE; not ROW, not BEFORE
+	'leases_changed fires AFTER INSERT, DELETE, UPDATE and TRUNCATE, once per statement');
+SELECT ok(NOT pg_catalog.has_function_privilege('public', 'lockservice.leases_changed()', 'EXECUTE'),
+	'PUBLIC cannot execute lockservice.leases_changed()');
 SELECT * FROM finish();
 ROLLBACK;

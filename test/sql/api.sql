@@ -1,5 +1,5 @@
 --
--- api: the objects of lockservice 1.0 and every function on its happy path.
+-- api: the objects of lockservice 1.1 and every function on its happy path.
 -- Token values and timestamps are never printed: they are kept in psql
 -- variables (\gset) and compared.
 --
