@@ -241,7 +241,8 @@ ReadName(StoreTable *t, text *name, NameRows *rows)
 
 		if (found == STORE_BUSY)
 		{
-			if (!second && !TransactionIdIsValid(t->dirty.xmin))
+			if (!second && !TransactionIdIsValid(t->dirty.xmin) &&
+				StoreRowHasNoSuccessor(t))
 				deleter = t->busy_xid;	/* decided by the next row */
 			else
 			{
@@ -448,6 +449,7 @@ ExtendOwnLease(StoreTable *t, AcquireRequest *req, LeaseRow *mine,
 {
 	bool	   *nulls;
 	Datum	   *values;
+	TimestampTz expires_at;
 	AcquireOutcome locked = LockForAttempt(t, &mine->tid, LockTupleNoKeyExclusive);
 
 	if (locked != ACQUIRE_GRANTED)
@@ -456,8 +458,9 @@ ExtendOwnLease(StoreTable *t, AcquireRequest *req, LeaseRow *mine,
 		return ACQUIRE_RETRY;	/* expired meanwhile: take it anew */
 	values = StoreNewRow(t, &nulls);
 	values[Anum_leases_ttl - 1] = IntervalPGetDatum(req->ttl);
-	values[Anum_leases_expires_at - 1] =
-		TimestampTzGetDatum(TimestampPlus(GetCurrentTimestamp(), req->ttl_usecs));
+	expires_at = TimestampPlus(GetCurrentTimestamp(), req->ttl_usecs);
+	values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(expires_at);
+	ReaperNoteDue(expires_at);	/* a shorter ttl ends it sooner */
 	StoreUpdate(t);
 	*token = mine->token;
 	return ACQUIRE_GRANTED;
@@ -711,10 +714,11 @@ TryAcquire(AcquireRequest *req, int64 *token, TimestampTz *retry_at)
 		if (rows.busy && rows.only_deletes)
 		{
 			/*
-			 * Rows of ended leases being deleted (by the reaper, in a short
-			 * transaction): the name is free, whatever the outcome.  Wait
-			 * for the deleter, even with no wait asked for, so that a free
-			 * name is never reported as taken.
+			 * Rows being deleted: the reaper removing ended leases, in a
+			 * short transaction (or a superuser by hand).  What is left of
+			 * the name after it decides; wait for the deleter, even with no
+			 * wait asked for, so that a free name is never reported as
+			 * taken because the reaper was cleaning it up.
 			 */
 			t.busy_xid = rows.busy_xid;
 			StoreWaitBusy(&t);
@@ -968,13 +972,15 @@ lock_renew(PG_FUNCTION_ARGS)
 		Interval   *ttl = PG_ARGISNULL(2) ? lease.ttl : PG_GETARG_INTERVAL_P(2);
 		bool	   *nulls;
 		Datum	   *values;
+		TimestampTz expires_at;
 
 		if (ttl_usecs < 0)
 			ttl_usecs = IntervalToMicroseconds(ttl);
 		values = StoreNewRow(&t, &nulls);
 		values[Anum_leases_ttl - 1] = IntervalPGetDatum(ttl);
-		values[Anum_leases_expires_at - 1] =
-			TimestampTzGetDatum(TimestampPlus(GetCurrentTimestamp(), ttl_usecs));
+		expires_at = TimestampPlus(GetCurrentTimestamp(), ttl_usecs);
+		values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(expires_at);
+		ReaperNoteDue(expires_at);	/* a shorter ttl ends it sooner */
 		StoreUpdate(&t);
 		renewed = true;
 	}

@@ -164,6 +164,26 @@ StoreRead(StoreTable *t, ScanKey keys)
 	return result;
 }
 
+/*
+ * Whether the row version last read points to no newer version: a row an
+ * open transaction is deleting, not updating.  (Its deleter set t_ctid and
+ * xmax together, under the buffer lock, before the read saw xmax; an
+ * updater points t_ctid to the new version before the new index entry
+ * exists, so this tells a delete from an update a range scan has not seen
+ * the rest of.)
+ */
+bool
+StoreRowHasNoSuccessor(StoreTable *t)
+{
+	bool		should_free;
+	HeapTuple	tuple = ExecFetchSlotHeapTuple(t->row, false, &should_free);
+	bool		result = ItemPointerEquals(&tuple->t_self, &tuple->t_data->t_ctid);
+
+	if (should_free)
+		heap_freetuple(tuple);
+	return result;
+}
+
 /* Wait until the transaction that made the last read busy has ended. */
 void
 StoreWaitBusy(StoreTable *t)

@@ -48,6 +48,7 @@ extern void StoreOpen(StoreTable *t, const char *relname, const char *pkeyname,
 extern void StoreClose(StoreTable *t);
 extern StoreReadResult StoreRead(StoreTable *t, ScanKey keys);
 extern void StoreWaitBusy(StoreTable *t);
+extern bool StoreRowHasNoSuccessor(StoreTable *t);
 extern StoreLockResult StoreLock(StoreTable *t, LockTupleMode mode, bool wait);
 extern StoreLockResult StoreLockTid(StoreTable *t, ItemPointer tid,
 									LockTupleMode mode, bool wait);

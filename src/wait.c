@@ -112,6 +112,7 @@ static WakeName queued_name;
 
 /* an attempt runs in a subtransaction it may roll back: not an error */
 static bool in_attempt_subxact = false;
+static SubTransactionId attempt_subid = InvalidSubTransactionId;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -315,11 +316,13 @@ WaitXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			StatsAtAbort();
-			WaitLeaveQueue();
 			/* FALLTHROUGH */
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
+			/* no waiter outlives its transaction (an error caught mid-wait) */
+			WaitLeaveQueue();
+			in_attempt_subxact = false;
 			for (int i = 0; i < ntracked; i++)
 				WaitAddPending(&tracked[i].name);
 			if (overflow_level > 0)
@@ -339,7 +342,17 @@ WaitSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		if (!in_attempt_subxact)
+		if (in_attempt_subxact && mySubid == attempt_subid)
+		{
+			/*
+			 * The attempt's own subtransaction: rolled back by the attempt
+			 * (the waiter waits on), or by an error that leaves the attempt
+			 * (then the enclosing (sub)transaction's abort, or its commit
+			 * if the error is caught, takes the waiter out of the queue).
+			 */
+			in_attempt_subxact = false;
+		}
+		else
 		{
 			StatsAtAbort();
 			WaitLeaveQueue();
@@ -582,6 +595,7 @@ void
 WaitAttemptSubtransaction(bool active)
 {
 	in_attempt_subxact = active;
+	attempt_subid = active ? GetCurrentSubTransactionId() : InvalidSubTransactionId;
 }
 
 /* Stop waiting, and leave the queue. */

@@ -4,7 +4,8 @@
 #   (seq_scan of lockservice.leases, which the reaper reports itself, stays
 #   put over 30 rounds; it grew by one per round before);
 # - a lease granted since the last scan is still reaped promptly when it
-#   expires (its commit tells the reaper when);
+#   expires (its commit tells the reaper when), and so is one renewed to a
+#   shorter ttl;
 # - a change made by hand (a superuser's UPDATE: the trigger
 #   lockservice.leases_changed) makes the next round scan;
 # - set_lock_delay() makes the next round scan (a shorter delay can end
@@ -88,6 +89,20 @@ cmp_ok($s1 - $s0, '<=', 1,
 	ok($node->poll_query_until('postgres',
 			"SELECT seq_scan > $s1 FROM pg_catalog.pg_stat_user_tables WHERE relid = 'lockservice.leases'::pg_catalog.regclass"),
 		'... by a table scan the reaper counted (seq_scan moved again)');
+}
+
+# ---- a renewal to a shorter ttl is reaped at its new expiry ---------------
+{
+	my $t = $node->safe_psql('postgres',
+		"SELECT lockservice.lock_acquire('renewed', 'h', '1 hour')");
+	usleep(500_000);    # rounds pass: the next scan is an hour away
+	my $t0 = epoch();
+	$node->safe_psql('postgres',
+		"SELECT lockservice.lock_renew('renewed', $t, '1 s')");
+	my $gone = gone_at('renewed', 30);
+	ok(defined $gone, 'a lease renewed from 1 hour to 1 s is reaped');
+	cmp_ok(($gone // 1e9) - $t0, '<=', 1 + 2 * $INTERVAL + $SLACK,
+		sprintf('... within its new ttl + 2 x reap_interval (+ slack): %.2f s', ($gone // 1e9) - $t0));
 }
 
 # ---- a change by hand: the trigger makes the reaper look -------------------
