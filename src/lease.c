@@ -190,12 +190,31 @@ NameKey(ScanKeyData *key, text *name)
 	ScanKeyInit(key, 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(name));
 }
 
+/* Note that an open transaction changes a row; the first one found is kept. */
+static void
+MarkBusy(NameRows *rows, TransactionId xid)
+{
+	if (!rows->busy)
+	{
+		rows->busy = true;
+		rows->busy_xid = xid;
+	}
+}
+
+/* Wait until the transaction that made rows busy has ended. */
+static void
+WaitBusy(StoreTable *t, NameRows *rows)
+{
+	t->busy_xid = rows->busy_xid;
+	StoreWaitBusy(t);
+}
+
 /*
  * Read every row of a lock name in its latest state.  A row being changed
- * makes the name busy; its last committed version is what is kept.  A row
- * being updated comes twice (the new version, busy by its inserting
- * transaction, follows); a row being deleted comes once, busy by its
- * deleter.  rows->only_deletes says that every busy row is being deleted.
+ * makes the name busy; its last committed version is what is kept (an
+ * updated row can come twice: also as its new version).  A row being
+ * deleted points to no newer version; rows->only_deletes says that every
+ * busy row is being deleted.
  */
 static void
 ReadName(StoreTable *t, text *name, NameRows *rows)
@@ -205,7 +224,6 @@ ReadName(StoreTable *t, text *name, NameRows *rows)
 	StoreReadResult found;
 	int			capacity = 4;
 	int32		last_slot = -1;
-	TransactionId deleter = InvalidTransactionId;	/* of the last row, maybe */
 	bool		other_change = false;
 
 	memset(rows, 0, sizeof(NameRows));
@@ -215,47 +233,17 @@ ReadName(StoreTable *t, text *name, NameRows *rows)
 	while ((found = StoreRangeNext(t, scan)) != STORE_ABSENT)
 	{
 		LeaseRow	row;
-		bool		second = false;
 
 		LeaseRowFromSlot(t, &row);
-		if (row.slot == last_slot)
-		{
-			/* second version of a row being changed: an update, not a delete */
-			second = true;
-			if (TransactionIdIsValid(deleter))
-			{
-				other_change = true;
-				if (!rows->busy)
-				{
-					rows->busy = true;
-					rows->busy_xid = deleter;
-				}
-			}
-		}
-		else if (TransactionIdIsValid(deleter) && !rows->busy)
-		{
-			rows->busy = true;
-			rows->busy_xid = deleter;
-		}
-		deleter = InvalidTransactionId;
-
 		if (found == STORE_BUSY)
 		{
-			if (!second && !TransactionIdIsValid(t->dirty.xmin) &&
-				StoreRowHasNoSuccessor(t))
-				deleter = t->busy_xid;	/* decided by the next row */
-			else
-			{
+			/* being inserted, or updated (it points to its new version) */
+			if (TransactionIdIsValid(t->dirty.xmin) || !StoreRowHasNoSuccessor(t))
 				other_change = true;
-				if (!rows->busy)
-				{
-					rows->busy = true;
-					rows->busy_xid = t->busy_xid;
-				}
-			}
+			MarkBusy(rows, t->busy_xid);
 		}
-		if (second)
-			continue;
+		if (row.slot == last_slot)
+			continue;			/* second version of a row being changed */
 		last_slot = row.slot;
 		if (row.slot == 0)
 		{
@@ -272,11 +260,6 @@ ReadName(StoreTable *t, text *name, NameRows *rows)
 		rows->max_slot = Max(rows->max_slot, row.slot);
 	}
 	StoreRangeEnd(scan);
-	if (TransactionIdIsValid(deleter) && !rows->busy)
-	{
-		rows->busy = true;
-		rows->busy_xid = deleter;
-	}
 	rows->only_deletes = rows->busy && !other_change;
 }
 
@@ -720,8 +703,7 @@ TryAcquire(AcquireRequest *req, int64 *token, TimestampTz *retry_at)
 			 * wait asked for, so that a free name is never reported as
 			 * taken because the reaper was cleaning it up.
 			 */
-			t.busy_xid = rows.busy_xid;
-			StoreWaitBusy(&t);
+			WaitBusy(&t, &rows);
 			continue;
 		}
 		if (rows.busy)
@@ -928,8 +910,7 @@ LockLease(StoreTable *t, text *name, int64 token, LockTupleMode mode,
 			return false;
 		if (rows.busy)
 		{
-			t->busy_xid = rows.busy_xid;
-			StoreWaitBusy(t);
+			WaitBusy(t, &rows);
 			continue;
 		}
 		if (StoreLockTid(t, &found->tid, mode, true) != STORE_LOCKED)

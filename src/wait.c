@@ -399,17 +399,15 @@ WaitUsesSharedMemory(void)
 	return wait_shared != NULL;
 }
 
-static uint64
-WaitNameHash(const char *name, int len)
+/* A lock name's 64-bit hash, and the slot that hash falls in. */
+static WakeName
+WaitNameOf(const char *name, int len)
 {
-	return hash_bytes_extended((const unsigned char *) name, len, 0);
-}
+	WakeName	result;
 
-static int
-WaitSlotOf(const char *name, int len)
-{
-	return (int) (hash_bytes((const unsigned char *) name, len) %
-				   (uint32) wait_shared->nslots);
+	result.name_hash = hash_bytes_extended((const unsigned char *) name, len, 0);
+	result.slot = (int) (result.name_hash % (uint64) wait_shared->nslots);
+	return result;
 }
 
 /*
@@ -420,16 +418,16 @@ WaitSlotOf(const char *name, int len)
 void
 WaitWakeAtTransactionEnd(const char *name, int len)
 {
-	uint64		name_hash;
+	WakeName	wake;
 	int			nest_level = GetCurrentTransactionNestLevel();
 
 	transaction_used = true;
 	if (wait_shared == NULL)
 		return;
-	name_hash = WaitNameHash(name, len);
+	wake = WaitNameOf(name, len);
 	for (int i = 0; i < ntracked; i++)
 	{
-		if (tracked[i].name.name_hash == name_hash)
+		if (tracked[i].name.name_hash == wake.name_hash)
 		{
 			tracked[i].nest_level = Max(tracked[i].nest_level, nest_level);
 			return;
@@ -437,8 +435,7 @@ WaitWakeAtTransactionEnd(const char *name, int len)
 	}
 	if (ntracked < WAIT_MAX_TRACKED)
 	{
-		tracked[ntracked].name.name_hash = name_hash;
-		tracked[ntracked].name.slot = WaitSlotOf(name, len);
+		tracked[ntracked].name = wake;
 		tracked[ntracked].nest_level = nest_level;
 		ntracked++;
 	}
@@ -467,9 +464,8 @@ WaitBegin(LockWait *w, const char *name, int len, char kind)
 	if (wait_shared == NULL || MyProc == NULL ||
 		MyProc->pgprocno >= wait_shared->nentries)
 		return;
-	w->slot = WaitSlotOf(name, len);
-	queued_name.slot = w->slot;
-	queued_name.name_hash = WaitNameHash(name, len);
+	queued_name = WaitNameOf(name, len);
+	w->slot = queued_name.slot;
 
 	/* counted first: a waker that sees no count may skip the queue */
 	pg_atomic_fetch_add_u32(&wait_queued[w->slot], 1);
@@ -492,20 +488,21 @@ WaitBegin(LockWait *w, const char *name, int len, char kind)
 bool
 WaitMustYield(LockWait *w, const char *name, int len, char kind)
 {
-	uint64		name_hash;
+	WakeName	wake;
 	uint64		arrival = (w != NULL) ? w->arrival : PG_UINT64_MAX;
 	bool		yield = false;
 
-	if (wait_shared == NULL ||
-		pg_atomic_read_u32(&wait_queued[WaitSlotOf(name, len)]) == 0)
+	if (wait_shared == NULL)
 		return false;
-	name_hash = WaitNameHash(name, len);
+	wake = WaitNameOf(name, len);
+	if (pg_atomic_read_u32(&wait_queued[wake.slot]) == 0)
+		return false;
 	LWLockAcquire(wait_shared->queue_lock, LW_SHARED);
 	for (int i = 0; i < wait_shared->nentries && !yield; i++)
 	{
 		WaiterEntry *entry = &wait_entries[i];
 
-		yield = entry->active && entry->name_hash == name_hash &&
+		yield = entry->active && entry->name_hash == wake.name_hash &&
 			entry->arrival < arrival &&
 			(kind != LEASE_KIND_SHARED || entry->kind != LEASE_KIND_SHARED);
 	}
@@ -528,16 +525,17 @@ lock_waiters(PG_FUNCTION_ARGS)
 int
 WaitersOf(const char *name, int len)
 {
-	uint64		name_hash;
+	WakeName	wake;
 	int			count = 0;
 
-	if (wait_shared == NULL ||
-		pg_atomic_read_u32(&wait_queued[WaitSlotOf(name, len)]) == 0)
+	if (wait_shared == NULL)
 		return 0;
-	name_hash = WaitNameHash(name, len);
+	wake = WaitNameOf(name, len);
+	if (pg_atomic_read_u32(&wait_queued[wake.slot]) == 0)
+		return 0;
 	LWLockAcquire(wait_shared->queue_lock, LW_SHARED);
 	for (int i = 0; i < wait_shared->nentries; i++)
-		if (wait_entries[i].active && wait_entries[i].name_hash == name_hash)
+		if (wait_entries[i].active && wait_entries[i].name_hash == wake.name_hash)
 			count++;
 	LWLockRelease(wait_shared->queue_lock);
 	return count;
