@@ -31,10 +31,32 @@ use Test::More;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
-our @EXPORT = qw(fo_start_workers fo_stop_workers fo_parse fo_check_leases
-  fo_grants fo_wait_grants);
+our @EXPORT = qw(fo_cluster fo_start_workers fo_stop_workers fo_parse
+  fo_check_leases fo_grants fo_wait_grants);
 
 my $ITERS = 20000;    # far more than run before the primary is killed
+
+# fo_cluster(CONF): a preloaded primary (postgresql.conf lines CONF) with the
+# workers' register table, and a streaming standby started from its backup;
+# returns (primary, standby).  Needs LSTest (ls_node, ls_sql).
+sub fo_cluster
+{
+	my ($conf) = @_;
+	my $primary = LSTest::ls_node(
+		'primary',
+		preload => 1,
+		init => { allows_streaming => 1 },
+		conf => $conf);
+	LSTest::ls_sql($primary,
+		'CREATE TABLE fo_register (id bigserial PRIMARY KEY, resource text NOT NULL, token bigint NOT NULL)'
+	);
+	$primary->backup('bk');
+	my $standby = PostgreSQL::Test::Cluster->new('standby');
+	$standby->init_from_backup($primary, 'bk', has_streaming => 1);
+	$standby->append_conf('postgresql.conf', "cluster_name = 'standby'\n");
+	$standby->start;
+	return ($primary, $standby);
+}
 
 # fo_start_workers(NODE, N): start N psql workers on NODE (database
 # postgres); returns a list of worker hashes { h => harness, out => \$stdout }

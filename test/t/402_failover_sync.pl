@@ -28,20 +28,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-my $primary = ls_node(
-	'primary',
-	preload => 1,
-	init => { allows_streaming => 1 },
-	conf => "synchronous_commit = on\nlockservice.reap_interval = '200ms'\n"
+my ($primary, $standby) =
+  fo_cluster("synchronous_commit = on\nlockservice.reap_interval = '200ms'\n"
 	  . "log_statement = none\n");
-ls_sql($primary,
-	'CREATE TABLE fo_register (id bigserial PRIMARY KEY, resource text NOT NULL, token bigint NOT NULL)');
-
-$primary->backup('bk');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'bk', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "cluster_name = 'standby'\n");
-$standby->start;
 
 $primary->append_conf('postgresql.conf', "synchronous_standby_names = 'standby'\n");
 $primary->reload;

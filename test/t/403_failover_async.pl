@@ -35,19 +35,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $primary = ls_node(
-	'primary',
-	preload => 1,
-	init => { allows_streaming => 1 },
-	conf => "synchronous_commit = on\nlog_statement = none\n");
-ls_sql($primary,
-	'CREATE TABLE fo_register (id bigserial PRIMARY KEY, resource text NOT NULL, token bigint NOT NULL)');
-
-$primary->backup('bk');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'bk', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "cluster_name = 'standby'\n");
-$standby->start;
+my ($primary, $standby) =
+  fo_cluster("synchronous_commit = on\nlog_statement = none\n");
 ok( $primary->poll_query_until(
 		'postgres',
 		"SELECT sync_state = 'async' FROM pg_stat_replication WHERE application_name = 'standby'"),
