@@ -1143,90 +1143,125 @@ set_lock_delay(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* What the reaper did with one row. */
+typedef enum ReapResult
+{
+	REAP_KEPT,
+	REAP_DELETED,				/* a released row */
+	REAP_EXPIRED				/* an expired lease */
+} ReapResult;
+
+/*
+ * Delete the row in t->row if it has ended, else lower *next_due to when
+ * it can be reaped.
+ */
+static ReapResult
+ReapRow(StoreTable *t, TimestampTz now, TimestampTz *next_due)
+{
+	LeaseRow	lease;
+	bool		isnull;
+	bool		is_expired;
+	text	   *name;
+
+	LeaseRowFromSlot(t, &lease);
+	if (lease.released || !OidIsValid(lease.owner))
+	{
+		TimestampTz released_at = DatumGetTimestampTz(slot_getattr(t->row, Anum_leases_released_at, &isnull));
+
+		if (released_at > now - REAP_RELEASED_AFTER_USECS)
+		{
+			*next_due = Min(*next_due,
+							TimestampPlus(released_at, REAP_RELEASED_AFTER_USECS));
+			return REAP_KEPT;
+		}
+		is_expired = false;
+	}
+	else if (lease.expires_at <= now)
+		is_expired = true;
+	else
+	{
+		*next_due = Min(*next_due, lease.expires_at);
+		return REAP_KEPT;
+	}
+
+	name = DatumGetTextPCopy(slot_getattr(t->row, Anum_leases_name, &isnull));
+	if (is_expired)
+	{
+		TimestampTz delay_end = TimestampPlus(lease.expires_at, LockOptionsDelay(name));
+
+		if (now < delay_end)
+		{
+			/* keep it through its lock-delay */
+			*next_due = Min(*next_due, delay_end);
+			return REAP_KEPT;
+		}
+	}
+	if (StoreLockTid(t, &lease.tid, LockTupleExclusive, false) != STORE_LOCKED)
+	{
+		*next_due = now;		/* busy: look again next round */
+		return REAP_KEPT;
+	}
+	if (is_expired)
+		LeaseEvent(LEASE_EVENT_EXPIRED, name, lease.kind, lease.holder,
+				   lease.owner, lease.token, NULL);
+	StoreDelete(t);
+	WaitWakeAtTransactionEnd(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+	return is_expired ? REAP_EXPIRED : REAP_DELETED;
+}
+
 /*
  * Delete up to max_rows lease rows that have ended: expired leases past
  * their lock-delay, and rows released more than REAP_RELEASED_AFTER_USECS
  * ago (kept until then so that a name used again soon is a HOT update,
  * not an insert).  Rows that a transaction holds locked (a lock_check, an
- * acquire in progress) are skipped, never waited for.  Returns the number
- * of expired leases reaped; *more says whether the batch was full, and
- * *next_due (when it was not) the earliest time a row kept can be reaped.
+ * acquire in progress) are skipped, never waited for.
+ *
+ * The scan starts at block *block; when the batch is full, *more is set
+ * and *block says where the next batch goes on, so that a round of
+ * batches reads the table once.  *next_due is lowered to the earliest time
+ * a row kept can be reaped.  Returns the number of expired leases reaped.
  * Runs in the caller's transaction and snapshot; waiters wake when it
  * commits.
  */
 int64
-LeaseReapEnded(int max_rows, bool *more, TimestampTz *next_due)
+LeaseReapEnded(int max_rows, BlockNumber *block, bool *more,
+			   TimestampTz *next_due)
 {
 	StoreTable	t;
 	TableScanDesc scan;
 	TimestampTz now = GetCurrentTimestamp();
 	int64		expired = 0;
 	int			deleted = 0;
+	MemoryContext row_context;
 
 	*more = false;
-	*next_due = DT_NOEND;
+	/* what a row needs is freed before the next one: tables can be large */
+	row_context = AllocSetContextCreate(CurrentMemoryContext,
+										"lockservice reaper row",
+										ALLOCSET_SMALL_SIZES);
 	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
-	scan = StoreBeginScan(&t, GetActiveSnapshot());
+	scan = StoreBeginScan(&t, GetActiveSnapshot(), *block);
 	while (StoreScanNext(&t, scan))
 	{
-		LeaseRow	lease;
-		bool		isnull;
-		bool		is_expired;
-		text	   *name;
+		MemoryContext old_context = MemoryContextSwitchTo(row_context);
+		ReapResult	result = ReapRow(&t, now, next_due);
 
-		LeaseRowFromSlot(&t, &lease);
-		if (lease.released || !OidIsValid(lease.owner))
-		{
-			TimestampTz released_at = DatumGetTimestampTz(slot_getattr(t.row, Anum_leases_released_at, &isnull));
-
-			if (released_at > now - REAP_RELEASED_AFTER_USECS)
-			{
-				*next_due = Min(*next_due,
-								TimestampPlus(released_at, REAP_RELEASED_AFTER_USECS));
-				continue;
-			}
-			is_expired = false;
-		}
-		else if (lease.expires_at <= now)
-			is_expired = true;
-		else
-		{
-			*next_due = Min(*next_due, lease.expires_at);
+		MemoryContextSwitchTo(old_context);
+		MemoryContextReset(row_context);
+		if (result == REAP_KEPT)
 			continue;
-		}
-
-		name = DatumGetTextPCopy(slot_getattr(t.row, Anum_leases_name, &isnull));
-		if (is_expired)
-		{
-			TimestampTz delay_end = TimestampPlus(lease.expires_at, LockOptionsDelay(name));
-
-			if (now < delay_end)
-			{
-				/* keep it through its lock-delay */
-				*next_due = Min(*next_due, delay_end);
-				continue;
-			}
-		}
-		if (StoreLockTid(&t, &lease.tid, LockTupleExclusive, false) != STORE_LOCKED)
-		{
-			*next_due = now;	/* busy: look again next round */
-			continue;
-		}
-		if (is_expired)
-		{
-			LeaseEvent(LEASE_EVENT_EXPIRED, name, lease.kind, lease.holder,
-					   lease.owner, lease.token, NULL);
+		if (result == REAP_EXPIRED)
 			expired++;
-		}
-		StoreDelete(&t);
-		WaitWakeAtTransactionEnd(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
 		if (++deleted >= max_rows)
 		{
+			/* the rest of this row's block and the blocks after it */
+			*block = ItemPointerGetBlockNumber(&t.row->tts_tid);
 			*more = true;
 			break;
 		}
 	}
 	table_endscan(scan);
 	StoreClose(&t);
+	MemoryContextDelete(row_context);
 	return expired;
 }

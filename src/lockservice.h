@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "storage/block.h"
 #include "utils/timestamp.h"
 
 /* lockservice's own error conditions (class LS) */
@@ -82,7 +83,8 @@ extern int	lockservice_wait_slots;
 extern bool lockservice_sync_grants;
 
 /* leases (src/lease.c) */
-extern int64 LeaseReapEnded(int max_rows, bool *more, TimestampTz *next_due);
+extern int64 LeaseReapEnded(int max_rows, BlockNumber *block, bool *more,
+							 TimestampTz *next_due);
 
 /* input checks (src/input.c) */
 extern int64 IntervalToMicroseconds(const Interval *span);

@@ -666,41 +666,44 @@ ReaperLockExtension(void)
 
 /*
  * One reaping round: batches of up to REAPER_BATCH_SIZE rows, each in its
- * own transaction, until none is full.  Returns false when the extension
- * is gone from the database.
+ * own transaction, until none is full.  The batches of a round go through
+ * the leases table once, each going on where the last one stopped.
+ * Returns false when the extension is gone from the database.
  */
 static bool
 ReaperRunBatches(ReaperSlot *slot)
 {
 	static TimestampTz last_full_scan = 0;
+	bool		scan_leases = true;
 	bool		more = true;
+	BlockNumber block = 0;		/* where the next batch's scan starts */
+	TimestampTz next_due = DT_NOEND;	/* of the rows the round kept */
+
+	/*
+	 * Nothing can have ended before next_due: skip the scan.  Else clear it
+	 * before the first batch's snapshot is taken: a commit that a batch does
+	 * not see lowers it again afterwards.
+	 */
+	if (slot)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (now < (TimestampTz) pg_atomic_read_u64(&slot->next_due) &&
+			!TimestampDifferenceExceeds(last_full_scan, now,
+										REAPER_FULL_SCAN_SECS * 1000))
+			scan_leases = false;
+		else
+			(void) pg_atomic_exchange_u64(&slot->next_due, (uint64) DT_NOEND);
+	}
 
 	while (more)
 	{
 		int64		reaped = 0;
 		bool		installed;
+		bool		scanned = false;
 		bool		more_leases = false;
 		bool		more_history = false;
-		bool		scan_leases = true;
-		bool		scanned = false;
-		TimestampTz next_due = DT_NOEND;
 
-		/*
-		 * Nothing can have ended before next_due: skip the scan.  Else clear
-		 * it before the snapshot is taken: a commit the scan does not see
-		 * lowers it again afterwards.
-		 */
-		if (slot)
-		{
-			TimestampTz now = GetCurrentTimestamp();
-
-			if (now < (TimestampTz) pg_atomic_read_u64(&slot->next_due) &&
-				!TimestampDifferenceExceeds(last_full_scan, now,
-											REAPER_FULL_SCAN_SECS * 1000))
-				scan_leases = false;
-			else
-				(void) pg_atomic_exchange_u64(&slot->next_due, (uint64) DT_NOEND);
-		}
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -710,19 +713,27 @@ ReaperRunBatches(ReaperSlot *slot)
 			pgstat_report_activity(STATE_RUNNING, "reaping expired leases");
 			if (scan_leases)
 			{
-				reaped = LeaseReapEnded(REAPER_BATCH_SIZE, &more_leases, &next_due);
+				reaped = LeaseReapEnded(REAPER_BATCH_SIZE, &block, &more_leases,
+										&next_due);
 				scanned = !more_leases;
-				if (scanned)
-					last_full_scan = GetCurrentTimestamp();
 			}
 			HistoryPrune(REAPER_BATCH_SIZE, &more_history);
 		}
 		more = more_leases || more_history;
 		PopActiveSnapshot();
 		CommitTransactionCommand();
-		/* a scan that did not see every row decides nothing */
-		if (slot && scan_leases)
-			SetNextDue(slot, scanned ? next_due : 0, scanned);
+		if (scan_leases && !more_leases)
+		{
+			/*
+			 * The round saw every row: nothing it kept ends before next_due.
+			 * A round that could not scan decides nothing.
+			 */
+			if (scanned)
+				last_full_scan = GetCurrentTimestamp();
+			if (slot)
+				SetNextDue(slot, scanned ? next_due : 0, scanned);
+			scan_leases = false;
+		}
 		/* a worker reports its table statistics itself (autovacuum needs them) */
 		pgstat_report_stat(true);
 		pgstat_report_activity(STATE_IDLE, NULL);

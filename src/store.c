@@ -358,11 +358,30 @@ StoreUpdate(StoreTable *t)
 	CommandCounterIncrement();
 }
 
-/* Start a sequential scan of the table with a snapshot of the caller's. */
+/*
+ * Start a sequential scan of the table with a snapshot of the caller's,
+ * from the first row of block start on.  Starting further on lets a
+ * caller that works through the table in batches go on where its last
+ * batch stopped instead of reading the rows before it again.  Never a
+ * synchronized scan: it starts where it is asked to, always.
+ */
 TableScanDesc
-StoreBeginScan(StoreTable *t, Snapshot snapshot)
+StoreBeginScan(StoreTable *t, Snapshot snapshot, BlockNumber start)
 {
-	return table_beginscan(t->rel, snapshot, 0, NULL);
+	TableScanDesc scan = table_beginscan_strat(t->rel, snapshot, 0, NULL,
+											   true, false);
+
+	/* only the heap can start further on; another access method reads all */
+	if (start > 0 && t->rel->rd_tableam == GetHeapamTableAmRoutine())
+	{
+		BlockNumber nblocks = ((HeapScanDesc) scan)->rs_nblocks;
+
+		if (start < nblocks)
+			heap_setscanlimits(scan, start, nblocks - start);
+		else
+			heap_setscanlimits(scan, 0, 0);
+	}
+	return scan;
 }
 
 /* The next row of a scan into t->row; false at the end. */

@@ -60,7 +60,8 @@ extern Datum *StoreNewRow(StoreTable *t, bool **nulls);
 extern bool StoreInsert(StoreTable *t);
 extern void StoreUpdate(StoreTable *t);
 extern Oid	StoreRelationOid(const char *relname);
-extern TableScanDesc StoreBeginScan(StoreTable *t, Snapshot snapshot);
+extern TableScanDesc StoreBeginScan(StoreTable *t, Snapshot snapshot,
+									 BlockNumber start);
 extern bool StoreScanNext(StoreTable *t, TableScanDesc scan);
 extern void StoreDelete(StoreTable *t);
 

@@ -10,6 +10,8 @@
 #   lockservice.leases_changed) makes the next round scan;
 # - set_lock_delay() makes the next round scan (a shorter delay can end
 #   rows sooner than the last scan thought);
+# - a round's batches (1,000 rows each) go on where the last one stopped:
+#   the round reads the table once;
 # - ALTER EXTENSION lockservice UPDATE from 1.0 gives the same objects as
 #   CREATE EXTENSION of 1.1, and a 1.0 schema (no trigger) is still reaped.
 
@@ -39,6 +41,17 @@ sub seq_scans
 	my $out = $node->safe_psql($db // 'postgres',
 		"SELECT pg_catalog.pg_stat_clear_snapshot(); "
 		  . "SELECT seq_scan FROM pg_catalog.pg_stat_user_tables WHERE relid = 'lockservice.leases'::pg_catalog.regclass"
+	);
+	return (split /\n/, $out)[-1];
+}
+
+# rows of lockservice.leases that sequential scans returned (the reaper's)
+sub tuples_read
+{
+	my ($db) = @_;
+	my $out = $node->safe_psql($db,
+		"SELECT pg_catalog.pg_stat_clear_snapshot(); "
+		  . "SELECT seq_tup_read FROM pg_catalog.pg_stat_user_tables WHERE relid = 'lockservice.leases'::pg_catalog.regclass"
 	);
 	return (split /\n/, $out)[-1];
 }
@@ -143,6 +156,39 @@ cmp_ok($s1 - $s0, '<=', 1,
 	ok(defined $gone, 'after set_lock_delay(NULL) the expired lease is reaped');
 	cmp_ok(($gone // 1e9) - $t0, '<=', 2 * $INTERVAL + $SLACK,
 		sprintf('... within 2 x reap_interval (+ slack): %.2f s', ($gone // 1e9) - $t0));
+}
+
+# ---- the batches of a round read the table once ----------------------------
+{
+	$node->safe_psql('postgres', 'CREATE DATABASE batches');
+	$node->safe_psql('batches', 'CREATE EXTENSION lockservice');
+	ok(defined((rn_wait_reaper($node, 'batches', timeout => 30))[0]),
+		'a reaper runs in database batches');
+	usleep(500_000);    # its first round, over the empty table, is done
+	my $read0 = tuples_read('batches');
+	my $reaped0 = rn_reaper_row($node, 'batches')->{reaped};
+
+	# 3,000 live leases first in the table, then 3,500 that expired an hour
+	# ago: a batch deletes at most 1,000 rows, so the round takes 4 batches.
+	# Each batch starting over from the first block read 15,500 rows.
+	$node->safe_psql(
+		'batches', q{
+		INSERT INTO lockservice.leases
+		SELECT 'b' || g, 0, 'x', 'h', 10, 2 * g, '1 hour', now() - interval '2 hours',
+		       CASE WHEN g <= 3000 THEN now() + interval '1 hour' ELSE now() - interval '1 hour' END,
+		       NULL, NULL
+		  FROM pg_catalog.generate_series(1, 6500) g ORDER BY g});
+	my $done = rn_server_wait($node, 'batches',
+		"SELECT reaped >= $reaped0 + 3500 FROM lockservice.reaper_status() "
+		  . "WHERE datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = 'batches')",
+		60);
+	ok(defined $done, '3,500 expired leases are reaped');
+	my $read = tuples_read('batches') - $read0;
+	note("rows the reaper read to reap 3,500 of 6,500 in batches of 1,000: $read");
+	cmp_ok($read, '<=', 8000,
+		'the round read each row about once (6,500 rows; 15,500 when every batch started over)');
+	is($node->safe_psql('batches', 'SELECT count(*) FROM lockservice.leases'),
+		'3000', 'the 3,000 live leases are kept');
 }
 
 # ---- 1.0 -> 1.1 ------------------------------------------------------------
