@@ -230,7 +230,7 @@ EXTDIR="$PGTREE/${SYS_SHARE#/usr/}/extension"
 case "$BUILD" in
 	installed)
 		[ -e "$PKGLIB/lockservice.so" ] || die "lockservice is not installed (make && make install)"
-		BUILT_FROM="the installed files (lockservice.so md5 $(md5sum < "$PKGLIB/lockservice.so" | cut -c1-12)), repository at $(git -C "$REPO" rev-parse --short HEAD)" ;;
+		BUILT_FROM="the installed files (lockservice.so md5 $(md5sum < "$PKGLIB/lockservice.so" | cut -c1-12)), repository at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout this user may read)")" ;;
 	head|worktree)
 		rm -f "$PKGLIB"/lockservice*.so "$EXTDIR"/lockservice*
 		mkdir -p "$WORK/src"

@@ -20,6 +20,7 @@ LS_PACKAGES=(
     libpq-dev
     pgbouncer
     libfaketime
+    gnuplot-nox
 )
 
 # The root of the source tree: the parent of the directory holding this file.
