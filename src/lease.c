@@ -425,25 +425,33 @@ LockForAttempt(StoreTable *t, ItemPointer tid, LockTupleMode mode)
 	return ACQUIRE_GRANTED;
 }
 
+/*
+ * Set a lease row's ttl and extend its expiry to now + ttl_usecs; the
+ * reaper is told, as a shorter ttl ends the lease sooner.
+ */
+static void
+SetExpiry(Datum *values, Interval *ttl, int64 ttl_usecs)
+{
+	TimestampTz expires_at = TimestampPlus(GetCurrentTimestamp(), ttl_usecs);
+
+	values[Anum_leases_ttl - 1] = IntervalPGetDatum(ttl);
+	values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(expires_at);
+	ReaperNoteDue(expires_at);
+}
+
 /* Extend the caller's own live lease (a retry after a lost reply). */
 static AcquireOutcome
 ExtendOwnLease(StoreTable *t, AcquireRequest *req, LeaseRow *mine,
 			   int64 *token)
 {
 	bool	   *nulls;
-	Datum	   *values;
-	TimestampTz expires_at;
 	AcquireOutcome locked = LockForAttempt(t, &mine->tid, LockTupleNoKeyExclusive);
 
 	if (locked != ACQUIRE_GRANTED)
 		return locked;
 	if (StateOf(mine, GetCurrentTimestamp(), NULL) != LEASE_LIVE)
 		return ACQUIRE_RETRY;	/* expired meanwhile: take it anew */
-	values = StoreNewRow(t, &nulls);
-	values[Anum_leases_ttl - 1] = IntervalPGetDatum(req->ttl);
-	expires_at = TimestampPlus(GetCurrentTimestamp(), req->ttl_usecs);
-	values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(expires_at);
-	ReaperNoteDue(expires_at);	/* a shorter ttl ends it sooner */
+	SetExpiry(StoreNewRow(t, &nulls), req->ttl, req->ttl_usecs);
 	StoreUpdate(t);
 	*token = mine->token;
 	return ACQUIRE_GRANTED;
@@ -952,16 +960,10 @@ lock_renew(PG_FUNCTION_ARGS)
 	{
 		Interval   *ttl = PG_ARGISNULL(2) ? lease.ttl : PG_GETARG_INTERVAL_P(2);
 		bool	   *nulls;
-		Datum	   *values;
-		TimestampTz expires_at;
 
 		if (ttl_usecs < 0)
 			ttl_usecs = IntervalToMicroseconds(ttl);
-		values = StoreNewRow(&t, &nulls);
-		values[Anum_leases_ttl - 1] = IntervalPGetDatum(ttl);
-		expires_at = TimestampPlus(GetCurrentTimestamp(), ttl_usecs);
-		values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(expires_at);
-		ReaperNoteDue(expires_at);	/* a shorter ttl ends it sooner */
+		SetExpiry(StoreNewRow(&t, &nulls), ttl, ttl_usecs);
 		StoreUpdate(&t);
 		renewed = true;
 	}
