@@ -23,6 +23,23 @@ LS_PACKAGES=(
     gnuplot-nox
 )
 
+# ls_add_client_packages: add the Debian packages that the client packages
+# and the monitoring pieces list (clients/*/debian-packages,
+# monitoring/debian-packages: one name a line, # comments) to LS_PACKAGES.
+ls_add_client_packages() {
+    local f pkg
+    for f in "$LS_ROOT"/clients/*/debian-packages "$LS_ROOT"/monitoring/debian-packages; do
+        [[ -f $f ]] || continue
+        while read -r pkg; do
+            pkg=${pkg%%#*}
+            pkg=${pkg//[[:space:]]/}
+            if [[ -n $pkg ]]; then
+                LS_PACKAGES+=("$pkg")
+            fi
+        done <"$f"
+    done
+}
+
 # The root of the source tree: the parent of the directory holding this file.
 # shellcheck disable=SC2034  # used by the scripts that source this file
 LS_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)

@@ -12,6 +12,8 @@
 #   isolation  make isolationcheck   test/specs/*.spec vs expected/*.out, temp instance
 #   pgtap      pg_prove              test/pgtap/*.sql on a throwaway cluster
 #   tap        prove                 test/t/*.pl with PostgreSQL::Test::Cluster
+#   clients    run-tests.sh          clients/*/run-tests.sh and monitoring/run-tests.sh,
+#                                    each against its own server and PgBouncer
 #
 # A suite whose directory holds no tests is skipped.  A failing suite does not
 # stop the others; its diffs / failure output are shown after it.  The last
@@ -47,6 +49,24 @@
 #   that needs extra roles creates them inside its own transaction
 #   (BEGIN; CREATE ROLE ...; ... ROLLBACK;), never committing them.
 #
+# Client conventions (clients/<name>/run-tests.sh, monitoring/run-tests.sh):
+# each runs with bash as the PostgreSQL account, from its own directory in the
+# copied tree, against a cluster and a PgBouncer of its own, both on
+# 127.0.0.1 with trust authentication:
+#   LS_PGDATA, LS_PGLOG   the cluster (lockservice preloaded, fsync off); the
+#                         script may stop it and start it again with
+#                         pg_ctl -D "$LS_PGDATA" -l "$LS_PGLOG" -w start
+#   PGHOST PGPORT PGUSER PGDATABASE   the superuser 'postgres', database lstest
+#                         (CREATE EXTENSION lockservice done)
+#   LS_DSN                libpq conninfo as the non-superuser role ls_app
+#   LS_ADMIN_DSN          the same as the superuser postgres
+#   LS_BOUNCER_DSN, LS_PGBOUNCER_PORT   PgBouncer, pool_mode = transaction
+#   HOME, LS_WORKDIR      a writable scratch directory (caches go there)
+#   LS_SRC                the root of the copied source tree
+# Debian packages it needs are listed in clients/<name>/debian-packages (one
+# a line).  Its last "N passed, N failed" line (a "word: " may lead) is
+# counted; a non-zero exit with no failure counted is one failure.
+#
 # TAP conventions (test/t/*.pl): run by prove from the root of the copied
 # tree with PERL5LIB=<pgxs>/src/test/perl, -I test/t, PG_REGRESS set,
 # TESTDIR=<root of the copied tree> (nodes and logs in $TESTDIR/tmp_check),
@@ -59,16 +79,18 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SUITES=(regress isolation pgtap tap)
+ALL_SUITES=(regress isolation pgtap tap clients)
 PGXS_DIR=/usr/lib/postgresql/${LS_PG_VERSION}/lib/pgxs
 MAX_DIFF_LINES=${LOCKSERVICE_MAX_DIFF_LINES:-2000}
 
 usage() {
     cat <<EOF
-usage: sudo $0 [--suite SUITE]... [--keep]
+usage: sudo $0 [--suite SUITE]... [--client NAME]... [--keep]
 
   --suite SUITE  run only this suite (repeatable): ${ALL_SUITES[*]}
                  (default: all)
+  --client NAME  in the clients suite, run only clients/NAME (or
+                 'monitoring'); repeatable
   --keep         keep the work directory under /tmp even when all passed
 EOF
 }
@@ -89,6 +111,12 @@ stop_and_tidy() {
     fi
     if [[ -n $WORK && -d $WORK ]]; then
         ls_stop_all_under "$WORK"
+        local pidfile
+        for pidfile in "$WORK"/clients/*/pgbouncer.pid; do
+            if [[ -s $pidfile ]]; then
+                kill "$(cat "$pidfile")" 2>/dev/null || true
+            fi
+        done
         if [[ $1 -eq 0 && $KEEP -eq 0 ]]; then
             rm -rf "$WORK"
         else
@@ -357,9 +385,129 @@ run_tap() {
     record tap "$pass" "$fail"
 }
 
+# client_suites: print "NAME DIR" for every client test script, in order
+# (the --client names only, when given).
+client_suites() {
+    local script dir name
+    for script in "$SRC"/clients/*/run-tests.sh "$SRC"/monitoring/run-tests.sh; do
+        [[ -f $script ]] || continue
+        dir=$(dirname -- "$script")
+        name=$(basename -- "$dir")
+        if [[ ${#CLIENTS[@]} -gt 0 && " ${CLIENTS[*]} " != *" $name "* ]]; then
+            continue
+        fi
+        printf '%s %s\n' "$name" "$dir"
+    done
+}
+
+# start_client_env NAME: a fresh cluster (lockservice preloaded, database
+# lstest with the extension, a non-superuser login role ls_app) and a
+# PgBouncer in transaction pooling mode in front of it, both on 127.0.0.1,
+# trusting local connections.  Sets CENV_DIR, CENV_PORT, CENV_BPORT.
+start_client_env() {
+    local name=$1 dir port bport i=0
+    local psql_pg=(psql -X -q -v ON_ERROR_STOP=1)
+    dir=$WORK/clients/$name
+    mkdir -p "$dir/home"
+    printf 'fsync = off\nmax_connections = 200\n' >"$dir/extra.conf"
+    chown -R "$LS_PG_USER": "$dir"
+    chmod 700 "$dir"
+    port=$(ls_free_port)
+    ls_pg_initdb "$dir/data" "$dir" "$port" 127.0.0.1 trust trust \
+        "$SRC/test/preload.conf" "$dir/extra.conf"
+    ls_pg_start "$dir/data" "$dir/data/server.log"
+    ls_as_pg "${psql_pg[@]}" -h "$dir" -p "$port" -U "$LS_PG_USER" -d postgres \
+        -c 'CREATE DATABASE lstest' -c 'CREATE ROLE ls_app LOGIN' </dev/null
+    ls_as_pg "${psql_pg[@]}" -h "$dir" -p "$port" -U "$LS_PG_USER" -d lstest \
+        -c 'CREATE EXTENSION lockservice' </dev/null
+    bport=$(ls_free_port)
+    while [[ $bport == "$port" ]]; do bport=$(ls_free_port); done
+    printf '"%s" ""\n"ls_app" ""\n' "$LS_PG_USER" >"$dir/users.txt"
+    {
+        printf '[databases]\n* = host=127.0.0.1 port=%s\n\n[pgbouncer]\n' "$port"
+        printf 'listen_addr = 127.0.0.1\nlisten_port = %s\nunix_socket_dir =\n' "$bport"
+        printf 'auth_type = trust\nauth_file = %s/users.txt\n' "$dir"
+        printf 'pool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 400\n'
+        printf 'server_reset_query =\nignore_startup_parameters = extra_float_digits,options\n'
+        printf 'logfile = %s/pgbouncer.log\npidfile = %s/pgbouncer.pid\n' "$dir" "$dir"
+    } >"$dir/pgbouncer.ini"
+    chown "$LS_PG_USER": "$dir/users.txt" "$dir/pgbouncer.ini"
+    ls_as_pg pgbouncer -d -q "$dir/pgbouncer.ini" </dev/null
+    while [[ ! -s $dir/pgbouncer.pid ]] && ((i < 100)); do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [[ -s $dir/pgbouncer.pid ]] || ls_die "pgbouncer did not start (log: $dir/pgbouncer.log)"
+    CENV_DIR=$dir CENV_PORT=$port CENV_BPORT=$bport
+}
+
+# stop_client_env NAME: stop what start_client_env started.
+stop_client_env() {
+    local dir=$WORK/clients/$1
+    ls_pg_stop "$dir/data" immediate
+    if [[ -s $dir/pgbouncer.pid ]]; then
+        kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true
+    fi
+}
+
+# run_one_client NAME DIR LOG: run DIR/run-tests.sh as the PostgreSQL account
+# against its own environment (see the header of this file), output to LOG.
+run_one_client() {
+    local name=$1 cdir=$2 log=$3
+    start_client_env "$name"
+    cd "$cdir"
+    ls_as_pg env \
+        HOME="$CENV_DIR/home" \
+        LS_SRC="$SRC" \
+        LS_PGDATA="$CENV_DIR/data" \
+        LS_PGLOG="$CENV_DIR/data/server.log" \
+        LS_WORKDIR="$CENV_DIR" \
+        PGHOST=127.0.0.1 PGPORT="$CENV_PORT" PGUSER="$LS_PG_USER" PGDATABASE=lstest \
+        LS_DSN="host=127.0.0.1 port=$CENV_PORT dbname=lstest user=ls_app" \
+        LS_ADMIN_DSN="host=127.0.0.1 port=$CENV_PORT dbname=lstest user=$LS_PG_USER" \
+        LS_BOUNCER_DSN="host=127.0.0.1 port=$CENV_BPORT dbname=lstest user=ls_app" \
+        LS_PGBOUNCER_PORT="$CENV_BPORT" \
+        bash ./run-tests.sh </dev/null >"$log" 2>&1
+}
+
+# run_clients: every client package's and the monitoring pieces' own tests,
+# each counted by the "N passed, N failed" line its run-tests.sh ends with.
+run_clients() {
+    ls_header "clients: clients/*/run-tests.sh, monitoring/run-tests.sh"
+    local name cdir log rc pass fail line any=0
+    mkdir -p "$WORK/clients"
+    chown "$LS_PG_USER": "$WORK/clients"
+    while read -r name cdir; do
+        any=1
+        ls_header "clients: $name"
+        log=$WORK/logs/clients-$name.log
+        rc=0
+        (run_one_client "$name" "$cdir" "$log") || rc=$?
+        [[ -f $log ]] && cat "$log"
+        line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$log" 2>/dev/null | tail -n 1 || true)
+        pass=0 fail=0
+        if [[ -n $line ]]; then
+            read -r pass fail < <(sed -E 's/^([A-Za-z]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2 \3/' <<<"$line")
+        fi
+        if ((rc != 0 && fail == 0)); then
+            fail=1
+        fi
+        if ((fail > 0)); then
+            show_server_trouble "$WORK/clients/$name/data/server.log"
+        fi
+        stop_client_env "$name"
+        record "$name" "$pass" "$fail"
+    done < <(client_suites)
+    if ((any == 0)); then
+        ls_info "no client test scripts, skipped"
+        RESULTS+=("clients    skipped (no tests)")
+    fi
+}
+
 # ---- main ----------------------------------------------------------------
 
 SUITES=()
+CLIENTS=()
 KEEP=0
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -370,6 +518,15 @@ while [[ $# -gt 0 ]]; do
             ;;
         --suite=*)
             SUITES+=("${1#--suite=}")
+            shift
+            ;;
+        --client)
+            [[ $# -ge 2 ]] || { usage >&2; exit 2; }
+            CLIENTS+=("$2")
+            shift 2
+            ;;
+        --client=*)
+            CLIENTS+=("${1#--client=}")
             shift
             ;;
         --keep)
@@ -391,7 +548,7 @@ if [[ ${#SUITES[@]} -eq 0 ]]; then
 fi
 for s in "${SUITES[@]}"; do
     case $s in
-        regress | isolation | pgtap | tap) ;;
+        regress | isolation | pgtap | tap | clients) ;;
         *) ls_die "unknown suite '$s' (choose from: ${ALL_SUITES[*]})" ;;
     esac
 done
@@ -402,6 +559,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 ls_header "packages"
+if [[ " ${SUITES[*]} " == *" clients "* ]]; then
+    ls_add_client_packages
+fi
 ls_ensure_packages
 ls_info "all required packages are installed"
 
@@ -426,6 +586,7 @@ for suite in "${SUITES[@]}"; do
         isolation) run_isolation ;;
         pgtap) run_pgtap ;;
         tap) run_tap ;;
+        clients) run_clients ;;
     esac
 done
 finish
