@@ -139,15 +139,36 @@ ls_copy_tree() {
     )
 }
 
-# ls_build_install DIR: build the tree in DIR with PGXS and install it into
-# the system's PostgreSQL (as root).  On failure the compiler output is shown.
+# ls_build_install DIR [PG_CONFIG [MAKE_ARGS...]]: build the tree in DIR with
+# PGXS and install it into the PostgreSQL that PG_CONFIG (default: the
+# system's) describes (as root).  On failure the compiler output is shown.
 ls_build_install() {
-    local dir=$1 jobs
+    local dir=$1 pgconfig=${2:-$LS_PG_BIN/pg_config} jobs
+    shift
+    [[ $# -gt 0 ]] && shift
     jobs=$(nproc 2>/dev/null || echo 2)
     ls_info "building lockservice (make -j${jobs})"
-    make -s -C "$dir" -j"$jobs" </dev/null || return 1
+    make -s -C "$dir" -j"$jobs" PG_CONFIG="$pgconfig" "$@" </dev/null || return 1
     ls_info "installing lockservice (make install)"
-    make -s -C "$dir" install </dev/null >/dev/null || return 1
+    make -s -C "$dir" PG_CONFIG="$pgconfig" "$@" install </dev/null >/dev/null || return 1
+}
+
+# ls_private_postgres DIR: copy the system's PostgreSQL (bin, lib, share; it
+# is relocatable: it finds its files relative to its binaries) into DIR and
+# point LS_PG_BIN at the copy.  An extension installed into the copy cannot
+# change under the tests, whatever else on the machine runs "make install".
+ls_private_postgres() {
+    local dir=$1 sys_pgdir=/usr/lib/postgresql/${LS_PG_VERSION}
+    local sys_share=/usr/share/postgresql/${LS_PG_VERSION}
+    mkdir -p "$dir/lib/postgresql" "$dir/share/postgresql"
+    cp -a "$sys_pgdir" "$dir/lib/postgresql/"
+    cp -a "$sys_share" "$dir/share/postgresql/"
+    ln -s /usr/include "$dir/include"
+    LS_PG_BIN=$dir/lib/postgresql/${LS_PG_VERSION}/bin
+    if [[ $("$LS_PG_BIN/pg_config" --pkglibdir) != "$dir/lib/postgresql/${LS_PG_VERSION}/lib" ]]; then
+        ls_die "the copy of PostgreSQL in $dir is not relocatable"
+    fi
+    export PATH="${LS_PG_BIN}:${PATH}"
 }
 
 # ls_port_in_use PORT: true when something accepts TCP connections on

@@ -70,8 +70,11 @@
 # TAP conventions (test/t/*.pl): run by prove from the root of the copied
 # tree with PERL5LIB=<pgxs>/src/test/perl, -I test/t, PG_REGRESS set,
 # TESTDIR=<root of the copied tree> (nodes and logs in $TESTDIR/tmp_check),
-# PATH starting with /usr/lib/postgresql/15/bin.  The extension is installed
-# into the system PostgreSQL; a node that wants it preloaded sets
+# PATH starting with the bin directory of a private copy of PostgreSQL 15
+# under the work directory (pg_config there describes the copy).  The
+# extension and lockctl are installed into that copy, never into the
+# system's PostgreSQL, so that concurrent runs and other "make install"s
+# cannot change them under the tests; a node that wants it preloaded sets
 # shared_preload_libraries itself.
 
 set -euo pipefail
@@ -569,9 +572,11 @@ WORK=$(mktemp -d /tmp/lockservice-test.XXXXXX)
 SRC=$WORK/src
 mkdir -p "$WORK/logs" "$WORK/tmp"
 
-ls_header "build and install (as root, in $SRC)"
+ls_header "build and install (as root, in $SRC, into a copy of PostgreSQL in $WORK/pg)"
 ls_copy_tree "$LS_ROOT" "$SRC"
-if ! ls_build_install "$SRC"; then
+ls_private_postgres "$WORK/pg"
+PGXS_DIR=$LS_PG_BIN/../lib/pgxs
+if ! ls_build_install "$SRC" "$LS_PG_BIN/pg_config" LOCKCTL_LINKDIR=; then
     ls_bad "build or install failed"
     RESULTS+=("build      FAILED")
     TOTAL_FAIL=$((TOTAL_FAIL + 1))
