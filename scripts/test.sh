@@ -94,6 +94,8 @@ usage: sudo $0 [--suite SUITE]... [--client NAME]... [--keep]
                  (default: all)
   --client NAME  in the clients suite, run only clients/NAME (or
                  'monitoring'); repeatable
+  --tap FILE     in the tap suite, run only test/t/FILE (e.g. 009_cluster_life.pl);
+                 repeatable
   --keep         keep the work directory under /tmp even when all passed
 EOF
 }
@@ -357,6 +359,9 @@ run_tap() {
     while IFS= read -r -d '' f; do
         files+=("${f#"$SRC"/}")
     done < <(find "$SRC/test/t" -maxdepth 1 -name '*.pl' -type f -print0 2>/dev/null | sort -z)
+    if [[ ${#TAP_FILES[@]} -gt 0 ]]; then
+        files=("${TAP_FILES[@]}")
+    fi
     if [[ ${#files[@]} -eq 0 ]]; then
         ls_info "no tests in test/t, skipped"
         RESULTS+=("tap        skipped (no tests)")
@@ -511,6 +516,7 @@ run_clients() {
 
 SUITES=()
 CLIENTS=()
+TAP_FILES=()
 KEEP=0
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -531,6 +537,11 @@ while [[ $# -gt 0 ]]; do
         --client=*)
             CLIENTS+=("${1#--client=}")
             shift
+            ;;
+        --tap)
+            [[ $# -ge 2 ]] || { usage >&2; exit 2; }
+            TAP_FILES+=("test/t/${2##*/}")
+            shift 2
             ;;
         --keep)
             KEEP=1
