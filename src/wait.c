@@ -37,10 +37,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/extension.h"
 #include "common/hashfn.h"
 #include "fmgr.h"
-#include "utils/builtins.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -61,6 +63,9 @@
 
 /* Longest sleep between retries without shared memory. */
 #define WAIT_MAX_BACKOFF_MS		20
+
+/* longest sleep between two looks at whether the extension still exists */
+#define WAIT_EXTENSION_CHECK_MS	500
 
 /* Names one transaction remembers before it wakes every waiter instead. */
 #define WAIT_MAX_TRACKED		64
@@ -542,9 +547,26 @@ WaitersOf(const char *name, int len)
 }
 
 /*
+ * Raise an error when the extension was dropped while this backend slept:
+ * DROP EXTENSION never waits for waiters (they hold no lock), so they must
+ * notice by themselves that what they wait for is gone.
+ */
+static void
+WaitCheckExtension(void)
+{
+	AcceptInvalidationMessages();
+	if (!OidIsValid(get_extension_oid("lockservice", true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension lockservice was dropped while this session waited for a lock"),
+				 errhint("Nothing was granted.  Create the extension again to use locks in this database.")));
+}
+
+/*
  * Sleep until woken or until (DT_NOEND: no limit).  A wake-up that came
  * since the last sleep ends this one at once.  Cancel and
- * statement_timeout interrupt the sleep with an error as usual.
+ * statement_timeout interrupt the sleep with an error as usual, and so
+ * does a DROP EXTENSION (within WAIT_EXTENSION_CHECK_MS).
  */
 void
 WaitSleep(LockWait *w, TimestampTz until)
@@ -552,7 +574,6 @@ WaitSleep(LockWait *w, TimestampTz until)
 	for (;;)
 	{
 		long		timeout_ms = -1;
-		int			rc;
 
 		if (w->slot >= 0 &&
 			pg_atomic_exchange_u32(&wait_entries[MyProc->pgprocno].woken, 0) != 0)
@@ -567,20 +588,20 @@ WaitSleep(LockWait *w, TimestampTz until)
 		}
 		if (w->slot < 0 && (timeout_ms < 0 || timeout_ms > w->backoff_ms))
 			timeout_ms = w->backoff_ms;
+		if (timeout_ms < 0 || timeout_ms > WAIT_EXTENSION_CHECK_MS)
+			timeout_ms = WAIT_EXTENSION_CHECK_MS;
 
-		rc = WaitLatch(MyLatch,
-					   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout_ms >= 0 ? WL_TIMEOUT : 0),
-					   timeout_ms, PG_WAIT_EXTENSION);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		WaitCheckExtension();
 		if (w->slot < 0)
 		{
 			/* without shared memory: retry after a growing backoff */
 			w->backoff_ms = Min(w->backoff_ms * 2, WAIT_MAX_BACKOFF_MS);
 			return;
 		}
-		if (rc & WL_TIMEOUT)
-			return;
 		/* the latch is set for other reasons too: sleep on unless woken */
 	}
 }

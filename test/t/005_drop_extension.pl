@@ -5,10 +5,11 @@
 # queue DROP EXTENSION, ALTER EXTENSION UPDATE or VACUUM FULL behind it").
 # Run with and without shared_preload_libraries.
 #
-# What the waiter does after its extension was dropped is reported: it must
-# end with an error, not a token; a preloaded waiter may stay asleep until
-# woken (then it is cancelled, 57014).  A not preloaded waiter re-checks every
-# <= 20 ms, so it must fail soon after the DROP.
+# A waiter whose extension was dropped ends within a second (it looks every
+# 0.5 s) with SQLSTATE 55000 and a message that says so, never a token.
+# ALTER EXTENSION UPDATE does not wait for a sleeping waiter either, which
+# then goes on waiting and is granted; DROP DATABASE ... WITH (FORCE) ends
+# it at once.
 
 use strict;
 use warnings;
@@ -22,7 +23,8 @@ use Test::More;
 use Time::HiRes qw(time);
 
 my $DDL_BOUND = 1.0;      # DROP / VACUUM FULL must not wait for the waiter
-my $OBSERVE = 5;          # s to watch the waiter after the DROP
+my $OBSERVE = 30;         # s to wait for the waiter's end at most
+my $DROP_WAITER_BOUND = 1.5;    # the waiter's end after the DROP: 1 s + slack
 
 # run DDL with a lock_timeout guard; returns (sqlstate, seconds, stderr)
 sub timed_ddl
@@ -72,37 +74,21 @@ for my $preload (1, 0)
 
 	my $t0 = time;
 	my ($out, $werr, $wstate) = $w->result($OBSERVE);
-	if (defined $wstate)
-	{
-		isnt($wstate, '', "$tag: waiter fails after DROP EXTENSION")
-		  or diag "waiter returned '$out'";
-		note sprintf("%s: waiter ended %.3f s after the DROP with %s: %s",
-			$tag, $w->{done_at} - $t0, $wstate, $werr =~ /ERROR:\s+(.*)/ ? $1 : $werr);
-	}
-	else
-	{
-		# allowed only for a waiter sleeping in the shared-memory queue
-		ok($preload,
-			$preload
-			? "$tag: waiter sleeps on after the DROP (woken by cancel below)"
-			: "$tag: sleep-and-retry waiter ended within ${OBSERVE} s of the DROP");
-		note "$tag: waiter still asleep ${OBSERVE} s after DROP EXTENSION "
-		  . '(sleeps until woken: lease expiry in 1 h, or cancel)';
-	}
+	is($wstate, '55000', "$tag: the waiter fails with 55000 after DROP EXTENSION")
+	  or diag "waiter returned '" . ($out // '') . "': " . ($werr // '');
+	like($werr // '', qr/extension lockservice was dropped while this session waited/,
+		"$tag: ... saying that the extension was dropped");
+	unlike($out // '', qr/^\d+$/, "$tag: ... and no token");
+	ok(defined $w->{done_at} && $w->{done_at} - $t0 < $DROP_WAITER_BOUND,
+		"$tag: the waiter ends within ${DROP_WAITER_BOUND} s of the DROP");
+	note sprintf("%s: waiter ended %.3f s after the DROP", $tag, $w->{done_at} - $t0)
+	  if defined $w->{done_at};
 
 	is(ls_sqlstate($node, 'CREATE EXTENSION lockservice'),
 		'', "$tag: CREATE EXTENSION again after the DROP");
 	my $tn = ls_sql($node,
 		"SELECT lockservice.lock_acquire('d2', 'holder', '1 hour')");
 	like($tn, qr/^\d+$/, "$tag: recreated extension grants leases");
-
-	if (!defined $wstate)
-	{
-		is(ls_sql($node, 'SELECT pg_cancel_backend(' . $w->pid . ')'),
-			't', "$tag: cancel the waiter left from the dropped extension");
-		($out, $werr, $wstate) = $w->result(60);
-		is($wstate, '57014', "$tag: ... it fails with 57014") or diag $werr;
-	}
 	$w->quit;
 
 	# ---- VACUUM FULL lockservice.leases with a sleeping waiter ----------
@@ -127,6 +113,43 @@ for my $preload (1, 0)
 	like($out, qr/^\d+$/, "$tag: waiter is granted after the release");
 	cmp_ok($out, '>', $t, "$tag: ... with a higher token") if $out =~ /^\d+$/;
 	$w->quit;
+
+	# ---- ALTER EXTENSION UPDATE with a sleeping waiter ------------------
+	$node->safe_psql('postgres', 'DROP EXTENSION lockservice');
+	$node->safe_psql('postgres', "CREATE EXTENSION lockservice VERSION '1.1'");
+	$t = ls_sql($node, "SELECT lockservice.lock_acquire('u', 'holder', '1 hour')");
+	$w = sleeping_waiter($node, $preload, 'u', $tag);
+	($state, $el, $err) = timed_ddl($node, 'ALTER EXTENSION lockservice UPDATE');
+	is($state, '', "$tag: ALTER EXTENSION UPDATE succeeds with a sleeping waiter") or diag $err;
+	ok($state eq '' && $el < $DDL_BOUND,
+		"$tag: ALTER EXTENSION UPDATE is not blocked by the sleeping waiter");
+	is(ls_sql($node, "SELECT extversion FROM pg_extension WHERE extname = 'lockservice'"),
+		'1.2', "$tag: the extension is at 1.2");
+	ok(!$w->done, "$tag: the waiter still waits after the update");
+	is(ls_sql($node, "SELECT lockservice.lock_release('u', $t)"),
+		't', "$tag: holder releases after the update");
+	($out, $werr, $wstate) = $w->result(60);
+	is($wstate, '', "$tag: the waiter survives the update") or diag $werr;
+	cmp_ok($out, '>', $t, "$tag: ... and is granted a higher token") if $out =~ /^\d+$/;
+	$w->quit;
+
+	# ---- DROP DATABASE ... WITH (FORCE) with a sleeping waiter ----------
+	$node->safe_psql('postgres', 'CREATE DATABASE doomed');
+	$node->safe_psql('doomed', 'CREATE EXTENSION lockservice');
+	$node->safe_psql('doomed', "SELECT lockservice.lock_acquire('f', 'holder', '1 hour')");
+	$w = LSTest::Session->new($node, db => 'doomed');
+	$w->send("SELECT lockservice.lock_acquire('f', 'waiter', '30s', NULL)");
+	ok($w->wait_until_waiting(like => "%lock_acquire('f'%", event => $preload),
+		"$tag: a waiter in database doomed is waiting");
+	($state, $el, $err) = timed_ddl($node, 'DROP DATABASE doomed WITH (FORCE)');
+	is($state, '', "$tag: DROP DATABASE WITH (FORCE) succeeds with a sleeping waiter") or diag $err;
+	ok($state eq '' && $el < 10, "$tag: ... promptly");
+	ok($node->poll_query_until('postgres',
+			'SELECT count(*) = 0 FROM pg_catalog.pg_stat_activity WHERE pid = ' . $w->pid),
+		"$tag: the waiter's session is gone");
+	my $leftover = eval { $w->{bg}{run}->pump_nb; $w->{bg}{stdout} } // '';
+	unlike($leftover, qr/^\d+$/m, "$tag: the waiter of the dropped database got no token");
+	eval { $w->quit };
 
 	$node->stop;
 }

@@ -136,7 +136,7 @@ use Test::More;
 sub new
 {
 	my ($class, $node, %p) = @_;
-	my $bg = $node->background_psql('postgres', on_error_stop => 0);
+	my $bg = $node->background_psql($p{db} // 'postgres', on_error_stop => 0);
 	$bg->set_query_timer_restart;
 	$bg->query_safe("\\set VERBOSITY verbose");
 	$bg->query_safe($p{setup}) if defined $p{setup};
