@@ -18,6 +18,7 @@
 #include "history.h"
 #include "reaper.h"
 #include "stats.h"
+#include "token.h"
 #include "wait.h"
 
 PG_MODULE_MAGIC;
@@ -73,6 +74,17 @@ _PG_init(void)
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 
+	/*
+	 * pg_upgrade starts the new cluster in binary-upgrade mode with its
+	 * configuration: no workers, hooks or shared memory then.
+	 */
+	if (IsBinaryUpgrade)
+	{
+		MarkGUCPrefixReserved("lockservice");
+		return;
+	}
+
+	TokenInit();
 	WaitInit();
 	ReaperInit();
 	StatsInit();

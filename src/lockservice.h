@@ -29,6 +29,8 @@
 #define FENCES_TABLE			"fences"
 #define FENCES_PKEY				"fences_pkey"
 #define FENCING_SEQUENCE		"fencing_seq"
+#define FENCING_TIMELINE_SEQUENCE "fencing_timeline"
+#define FENCING_ERA_SEQUENCE	"fencing_era"
 #define LOCK_OPTIONS_TABLE		"lock_options"
 #define LOCK_OPTIONS_PKEY		"lock_options_pkey"
 #define HISTORY_TABLE			"history"

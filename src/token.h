@@ -14,6 +14,7 @@
 /* whether a token is that of an exclusive lease */
 #define TokenIsExclusive(token)	(((token) & 1) == 0)
 
+extern void TokenInit(void);
 extern int64 NextFencingToken(bool exclusive);
 extern bool LastIssuedToken(int64 *token);
 
