@@ -1,4 +1,4 @@
--- test/pgtap/schema.sql: every object of lockservice 1.1 exists with the
+-- test/pgtap/schema.sql: every object of lockservice 1.2 exists with the
 -- pinned shape (DESIGN.md "SQL API", the contract's "Objects").
 --
 -- Needs: a database where the runner did CREATE EXTENSION pgtap and
@@ -6,7 +6,7 @@
 -- Everything happens in one transaction that is rolled back.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(94);
+SELECT plan(99);
 
 -- ---------------------------------------------------------------- extension
 SELECT has_schema('lockservice', 'schema lockservice exists');
@@ -15,7 +15,7 @@ SELECT has_extension('lockservice', 'lockservice',
 SELECT is((SELECT extrelocatable FROM pg_catalog.pg_extension WHERE extname = 'lockservice'),
 	false, 'extension lockservice is not relocatable');
 SELECT is((SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockservice'),
-	'1.1', 'extension version is 1.1');
+	'1.2', 'extension version is 1.2');
 
 -- pg_dump keeps leases, fences and the token counter
 SELECT set_eq(
@@ -23,9 +23,11 @@ SELECT set_eq(
 	$$VALUES ('lockservice.leases'::pg_catalog.regclass::pg_catalog.oid),
 	         ('lockservice.fences'::pg_catalog.regclass::pg_catalog.oid),
 	         ('lockservice.fencing_seq'::pg_catalog.regclass::pg_catalog.oid),
+	         ('lockservice.fencing_timeline'::pg_catalog.regclass::pg_catalog.oid),
+	         ('lockservice.fencing_era'::pg_catalog.regclass::pg_catalog.oid),
 	         ('lockservice.lock_options'::pg_catalog.regclass::pg_catalog.oid),
 	         ('lockservice.history'::pg_catalog.regclass::pg_catalog.oid)$$,
-	'extconfig registers exactly leases, fences, fencing_seq, lock_options and history (pg_extension_config_dump)');
+	'extconfig registers exactly leases, fences, the three token sequences, lock_options and history (pg_extension_config_dump)');
 SELECT is_empty(
 	$$SELECT c FROM pg_catalog.pg_extension e, unnest(e.extcondition) c
 	   WHERE e.extname = 'lockservice' AND c <> ''$$,
@@ -37,6 +39,8 @@ SELECT is_empty(
 	    FROM (VALUES ('lockservice.leases'::pg_catalog.regclass),
 	                 ('lockservice.fences'::pg_catalog.regclass),
 	                 ('lockservice.fencing_seq'::pg_catalog.regclass),
+	                 ('lockservice.fencing_timeline'::pg_catalog.regclass),
+	                 ('lockservice.fencing_era'::pg_catalog.regclass),
 	                 ('lockservice.leases_live'::pg_catalog.regclass)) v(o)
 	   WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
 	                      WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
@@ -127,6 +131,26 @@ SELECT is((SELECT seqcycle FROM pg_catalog.pg_sequence
 SELECT ok((SELECT seqincrement > 0 FROM pg_catalog.pg_sequence
             WHERE seqrelid = 'lockservice.fencing_seq'::pg_catalog.regclass),
 	'fencing_seq increases');
+-- where the counter was used: a sequence each, so that rollbacks keep them
+SELECT has_sequence('lockservice', 'fencing_timeline', 'sequence lockservice.fencing_timeline exists');
+SELECT has_sequence('lockservice', 'fencing_era', 'sequence lockservice.fencing_era exists');
+SELECT is((SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_sequence
+            WHERE seqrelid IN ('lockservice.fencing_timeline'::pg_catalog.regclass,
+                               'lockservice.fencing_era'::pg_catalog.regclass)
+              AND seqtypid = 'pg_catalog.int8'::pg_catalog.regtype
+              AND NOT seqcycle AND seqmin = 0),
+	2, 'fencing_timeline and fencing_era are bigint sequences from 0 that do not cycle');
+SELECT is((SELECT seqmax FROM pg_catalog.pg_sequence
+            WHERE seqrelid = 'lockservice.fencing_timeline'::pg_catalog.regclass),
+	4294967295::bigint, 'fencing_timeline holds any timeline ID');
+SELECT is_empty(
+	$$SELECT c.relname FROM pg_catalog.pg_class c
+	   WHERE c.oid IN ('lockservice.fencing_timeline'::pg_catalog.regclass,
+	                   'lockservice.fencing_era'::pg_catalog.regclass)
+	     AND (pg_catalog.has_sequence_privilege('public', c.oid, 'SELECT')
+	          OR pg_catalog.has_sequence_privilege('public', c.oid, 'UPDATE')
+	          OR pg_catalog.has_sequence_privilege('public', c.oid, 'USAGE'))$$,
+	'PUBLIC has no privilege on fencing_timeline and fencing_era');
 
 -- --------------------------------------------------------------------- view
 SELECT has_view('lockservice', 'leases_live', 'view lockservice.leases_live exists');

@@ -191,7 +191,7 @@ cmp_ok($s1 - $s0, '<=', 1,
 		'3000', 'the 3,000 live leases are kept');
 }
 
-# ---- 1.0 -> 1.1 ------------------------------------------------------------
+# ---- 1.0 -> 1.2 ------------------------------------------------------------
 {
 	$node->safe_psql('postgres', 'CREATE DATABASE old');
 	$node->safe_psql('old', "CREATE EXTENSION lockservice VERSION '1.0'");
@@ -211,7 +211,7 @@ cmp_ok($s1 - $s0, '<=', 1,
 	$node->safe_psql('old', 'ALTER EXTENSION lockservice UPDATE');
 	is($node->safe_psql('old',
 			"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockservice'"),
-		'1.1', 'ALTER EXTENSION lockservice UPDATE goes to 1.1');
+		'1.2', 'ALTER EXTENSION lockservice UPDATE goes to 1.2');
 
 	# the objects of the extension, with their definitions and privileges
 	my $objects = q{
@@ -231,7 +231,7 @@ cmp_ok($s1 - $s0, '<=', 1,
 	my $upgraded = $node->safe_psql('old', $objects);
 	my $fresh = $node->safe_psql('postgres', $objects);
 	is($upgraded, $fresh,
-		'1.0 updated to 1.1 has the same objects, definitions and privileges as a fresh 1.1');
+		'1.0 updated to 1.2 has the same objects, definitions and privileges as a fresh 1.2');
 	like($fresh, qr/leases_changed/, '... the trigger and its function among them');
 }
 
