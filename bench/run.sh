@@ -212,20 +212,23 @@ trap 'exit 130' INT TERM
 # runs a private copy of PostgreSQL 15 (relocatable: it finds its share and
 # lib directories relative to its binary) with the extension built into it,
 # so what is measured cannot change under a run, and is the reported commit.
+# (the system's under /usr, or a copy of that layout such as the one
+# scripts/test.sh builds into: PREFIX/lib/postgresql/15, PREFIX/share/...)
 SYS_BIN=$(pg_config --bindir); SYS_SHARE=$(pg_config --sharedir); SYS_PKGLIB=$(pg_config --pkglibdir)
+SYS_PREFIX=${SYS_BIN%/lib/postgresql/*}
 case "$SYS_BIN|$SYS_SHARE|$SYS_PKGLIB" in
-	/usr/*\|/usr/*\|/usr/*) ;;
-	*) die "expected a Debian PostgreSQL layout under /usr (pg_config says $SYS_BIN, $SYS_SHARE)" ;;
+	"$SYS_PREFIX"/lib/postgresql/*\|"$SYS_PREFIX"/share/postgresql/*\|"$SYS_PREFIX"/lib/postgresql/*) ;;
+	*) die "expected a Debian PostgreSQL layout (PREFIX/lib/postgresql, PREFIX/share/postgresql; pg_config says $SYS_BIN, $SYS_SHARE)" ;;
 esac
 PGTREE="$WORK/pg"
 SYS_PGDIR=$(dirname "$SYS_BIN")	# /usr/lib/postgresql/15
-mkdir -p "$PGTREE/$(dirname "${SYS_PGDIR#/usr/}")" "$PGTREE/$(dirname "${SYS_SHARE#/usr/}")"
-cp -a "$SYS_PGDIR" "$PGTREE/$(dirname "${SYS_PGDIR#/usr/}")/"
-cp -a "$SYS_SHARE" "$PGTREE/$(dirname "${SYS_SHARE#/usr/}")/"
+mkdir -p "$PGTREE/$(dirname "${SYS_PGDIR#"$SYS_PREFIX"/}")" "$PGTREE/$(dirname "${SYS_SHARE#"$SYS_PREFIX"/}")"
+cp -a "$SYS_PGDIR" "$PGTREE/$(dirname "${SYS_PGDIR#"$SYS_PREFIX"/}")/"
+cp -a "$SYS_SHARE" "$PGTREE/$(dirname "${SYS_SHARE#"$SYS_PREFIX"/}")/"
 ln -s /usr/include "$PGTREE/include"
-BIN="$PGTREE/${SYS_BIN#/usr/}"
-PKGLIB="$PGTREE/${SYS_PKGLIB#/usr/}"
-EXTDIR="$PGTREE/${SYS_SHARE#/usr/}/extension"
+BIN="$PGTREE/${SYS_BIN#"$SYS_PREFIX"/}"
+PKGLIB="$PGTREE/${SYS_PKGLIB#"$SYS_PREFIX"/}"
+EXTDIR="$PGTREE/${SYS_SHARE#"$SYS_PREFIX"/}/extension"
 [ "$("$BIN/pg_config" --pkglibdir)" = "$PKGLIB" ] || die "the private copy of PostgreSQL is not relocatable"
 case "$BUILD" in
 	installed)
