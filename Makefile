@@ -9,6 +9,7 @@ OBJS = \
 	src/token.o \
 	src/wait.o \
 	src/lease.o \
+	src/durability.o \
 	src/fence.o \
 	src/reaper.o \
 	src/stats.o \

@@ -52,6 +52,7 @@
 #include "utils/timestamp.h"
 
 #include "events.h"
+#include "durability.h"
 #include "history.h"
 #include "lockservice.h"
 #include "reaper.h"
@@ -1002,6 +1003,7 @@ lock_release(PG_FUNCTION_ARGS)
 	bool		released = false;
 
 	OwnLeaseCallStart(fcinfo, "lockservice.lock_release()", &name, &token);
+	DurabilityReleaseBegin();
 	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
 	if (LockLease(&t, name, token, LockTupleExclusive, false, &lease))
 	{
@@ -1010,6 +1012,7 @@ lock_release(PG_FUNCTION_ARGS)
 		StatsCount(STATS_RELEASES);
 	}
 	StoreClose(&t);
+	DurabilityReleaseEnd();
 	PG_RETURN_BOOL(released);
 }
 

@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "lockservice.h"
+#include "durability.h"
 #include "events.h"
 #include "history.h"
 #include "reaper.h"
@@ -79,12 +80,10 @@ _PG_init(void)
 	 * configuration: no workers, hooks or shared memory then.
 	 */
 	if (IsBinaryUpgrade)
-	{
-		MarkGUCPrefixReserved("lockservice");
 		return;
-	}
 
 	TokenInit();
+	DurabilityInit();
 	WaitInit();
 	ReaperInit();
 	StatsInit();
