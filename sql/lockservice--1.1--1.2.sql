@@ -44,3 +44,19 @@ BEGIN
 	END IF;
 END
 $$;
+
+/*
+ * Reapers start when a database has work due and exit when it has none
+ * (src/reaper.c): reaper_status() lists every database the launcher looks
+ * after, with or without a running reaper, and whether work waits for one.
+ */
+DROP FUNCTION lockservice.reaper_status();
+CREATE FUNCTION lockservice.reaper_status(
+	OUT datid oid, OUT pid integer, OUT started_at timestamptz,
+	OUT last_run timestamptz, OUT reaped bigint, OUT last_visit timestamptz,
+	OUT due_since timestamptz, OUT behind boolean, OUT times_behind bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'reaper_status'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION lockservice.reaper_status() IS
+	'the databases the reapers look after: running reaper (NULL: nothing due), last run, leases reaped, last full scan, work waiting for a reaper since, behind, times behind';

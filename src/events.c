@@ -41,9 +41,9 @@
 #include "lockservice.h"
 #include "stats.h"
 
-#define EVENTS_SHMEM_NAME		"lockservice events v1"
+#define EVENTS_SHMEM_NAME		"lockservice events v2"
 #define EVENTS_RING_SIZE		1024
-#define EVENTS_MAX_READERS		64
+#define EVENTS_MAX_READERS		256
 #define EVENTS_TEXT_MAX			1024	/* max of the name/holder GUCs */
 #define EVENTS_PUBLISH_BATCH	256
 #define EVENTS_CHANNEL			"lockservice"
@@ -83,6 +83,7 @@ typedef struct EventReader
 	Oid			dboid;
 	Latch	   *latch;			/* NULL while no reaper runs there */
 	uint64		position;		/* next event to publish (kept across restarts) */
+	uint64		last_event;		/* the database's newest event in the ring */
 	pg_atomic_uint32 sleeping;	/* set: wake it when an event comes */
 } EventReader;
 
@@ -128,7 +129,7 @@ EventsShmemStartup(void)
 	if (!found)
 	{
 		memset(events_shared, 0, sizeof(EventsShared));
-		events_shared->layout_version = 1;
+		events_shared->layout_version = 2;
 		events_shared->lock = &(GetNamedLWLockTranche("lockservice events"))->lock;
 		events_shared->next_seq = 1;
 		for (int i = 0; i < EVENTS_MAX_READERS; i++)
@@ -137,29 +138,54 @@ EventsShmemStartup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Wake the reader of a database if it sleeps.  Cannot fail. */
-static void
-EventsWakeReader(Oid dboid)
+/*
+ * The reader entry of a database, or with create a new one starting at
+ * position: a free entry, else one of a database whose every event was
+ * published and whose reaper is not running.  NULL when none is left.
+ * Caller holds the lock exclusively (shared without create).
+ */
+static EventReader *
+EventsReaderFor(Oid dboid, bool create, uint64 position)
 {
+	EventReader *reusable = NULL;
+
 	for (int i = 0; i < EVENTS_MAX_READERS; i++)
 	{
 		EventReader *reader = &events_shared->readers[i];
 
-		if (reader->dboid == dboid && reader->latch != NULL &&
-			pg_atomic_exchange_u32(&reader->sleeping, 0) != 0)
-			SetLatch(reader->latch);
+		if (reader->dboid == dboid)
+			return reader;
+		if (reusable == NULL &&
+			(reader->dboid == InvalidOid ||
+			 (reader->latch == NULL && reader->position > reader->last_event)))
+			reusable = reader;
 	}
+	if (!create || reusable == NULL)
+		return NULL;
+	reusable->dboid = dboid;
+	reusable->latch = NULL;
+	reusable->position = position;
+	reusable->last_event = 0;
+	pg_atomic_write_u32(&reusable->sleeping, 0);
+	return reusable;
 }
 
-/* Copy the committed transaction's events into the ring.  Cannot fail. */
+/*
+ * Copy the committed transaction's events into the ring, and make sure its
+ * database has a reader entry from its first event on (a reaper that starts
+ * later publishes from there).  Cannot fail.
+ */
 static void
 EventsFlushPending(void)
 {
 	ListCell   *lc;
+	EventReader *reader;
+	Latch	   *wake = NULL;
 
 	if (pending_events == NIL || events_shared == NULL)
 		return;
 	LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
+	reader = EventsReaderFor(MyDatabaseId, true, events_shared->next_seq);
 	foreach(lc, pending_events)
 	{
 		PendingEvent *pending = lfirst(lc);
@@ -169,8 +195,34 @@ EventsFlushPending(void)
 		memcpy(slot, &pending->data, EventSize(&pending->data));
 		slot->seq = seq;
 	}
+	if (reader != NULL)
+	{
+		reader->last_event = events_shared->next_seq - 1;
+		if (reader->latch != NULL && pg_atomic_exchange_u32(&reader->sleeping, 0) != 0)
+			wake = reader->latch;
+	}
 	LWLockRelease(events_shared->lock);
-	EventsWakeReader(MyDatabaseId);
+	if (reader == NULL)			/* more databases with events than entries */
+		StatsAdd(STATS_EVENTS_DROPPED, list_length(pending_events));
+	if (wake != NULL)
+		SetLatch(wake);
+}
+
+/* Whether events of a database wait in the ring to be published. */
+bool
+EventsPending(Oid dboid)
+{
+	EventReader *reader;
+	bool		pending = false;
+
+	if (events_shared == NULL)
+		return false;
+	LWLockAcquire(events_shared->lock, LW_SHARED);
+	reader = EventsReaderFor(dboid, false, 0);
+	if (reader != NULL)
+		pending = reader->position <= reader->last_event;
+	LWLockRelease(events_shared->lock);
+	return pending;
 }
 
 static void
@@ -288,37 +340,20 @@ EventNote(LeaseEventKind kind, const char *name, int name_len,
 int
 EventsRegisterReader(Oid dboid, uint64 *position)
 {
+	EventReader *reader;
 	int			found = -1;
 
 	*position = 0;
 	if (events_shared == NULL)
 		return -1;
 	LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < EVENTS_MAX_READERS && found < 0; i++)
-		if (events_shared->readers[i].dboid == dboid)
-			found = i;
-	if (found < 0)
+	reader = EventsReaderFor(dboid, true, events_shared->next_seq);
+	if (reader != NULL)
 	{
-		/* a free entry, else one whose database has no reader now */
-		for (int i = 0; i < EVENTS_MAX_READERS && found < 0; i++)
-			if (events_shared->readers[i].dboid == InvalidOid)
-				found = i;
-		for (int i = 0; i < EVENTS_MAX_READERS && found < 0; i++)
-			if (events_shared->readers[i].latch == NULL)
-				found = i;
-		if (found >= 0)
-		{
-			events_shared->readers[found].dboid = dboid;
-			events_shared->readers[found].position = events_shared->next_seq;
-		}
-	}
-	if (found >= 0)
-	{
-		EventReader *reader = &events_shared->readers[found];
-
 		reader->latch = MyLatch;
 		pg_atomic_write_u32(&reader->sleeping, 0);
 		*position = reader->position;
+		found = reader - events_shared->readers;
 	}
 	LWLockRelease(events_shared->lock);
 	return found;

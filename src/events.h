@@ -28,6 +28,7 @@ extern void EventNote(LeaseEventKind kind, const char *name, int name_len,
 extern int	EventsRegisterReader(Oid dboid, uint64 *position);
 extern void EventsUnregisterReader(int reader);
 extern uint64 EventsCurrentPosition(void);
+extern bool EventsPending(Oid dboid);
 extern bool EventsPrepareToSleep(int reader, uint64 position);
 extern int64 EventsPublish(Oid dboid, uint64 *position);
 

@@ -8,11 +8,20 @@
  * free); they clean up, wake the waiters of expired leases and report.
  *
  * With shared_preload_libraries the launcher starts with the server (once
- * recovery has finished: nothing runs on a standby) and keeps a reaper
- * running in every database that has the extension.  It cannot read other
- * databases' catalogs, so it starts a reaper in every database that allows
- * connections and is not a template; a reaper that finds no extension
- * exits for good.  CREATE EXTENSION, CREATE DATABASE, DROP DATABASE and
+ * recovery has finished: nothing runs on a standby) and starts a reaper in
+ * a database only while that database has work due, as autovacuum's
+ * launcher does: a row that can have ended (the per-database next_due that
+ * every committing grant or release lowers), events waiting to be
+ * published, or a visit due (every database once at start, then at least
+ * once a minute, for rows nobody announced).  At most
+ * lockservice.max_reapers reapers run at once; a reaper exits once its
+ * database has had nothing due for a while, or sooner when other databases
+ * wait for a reaper.  Work that waits longer than two reap intervals for a
+ * reaper is counted (reaper_status().times_behind) and logged with the
+ * setting to raise.  The launcher cannot read other databases' catalogs, so
+ * at start it visits every database that allows connections and is not a
+ * template; a reaper that finds no extension marks its database as not
+ * wanted and exits.  CREATE EXTENSION, CREATE DATABASE, DROP DATABASE and
  * ALTER DATABASE RENAME tell the launcher through a utility hook: those
  * last two (and CREATE DATABASE from a template with a reaper) first stop
  * the database's reaper, which would otherwise make them fail with "being
@@ -71,13 +80,12 @@ PG_FUNCTION_INFO_V1(start_reaper);
 PG_FUNCTION_INFO_V1(stop_reaper);
 PG_FUNCTION_INFO_V1(reaper_status);
 
-#define REAPER_SHMEM_NAME		"lockservice reapers v2"
-#define REAPER_LAYOUT_VERSION	2
-#define REAPER_MAX_DATABASES	64
+#define REAPER_SHMEM_NAME		"lockservice reapers v3"
+#define REAPER_LAYOUT_VERSION	3
 #define REAPER_BATCH_SIZE		1000
 #define REAPER_TYPE				"lockservice reaper"
 #define LAUNCHER_TYPE			"lockservice launcher"
-#define LAUNCHER_NAP_MS			5000
+#define LAUNCHER_NAP_MS			1000
 #define REAPER_RESTART_SECS		1
 #define REAPER_MAX_BACKOFF_MS	(5 * 60 * 1000)
 #define EVENTS_GATHER_MS		10
@@ -89,8 +97,14 @@ PG_FUNCTION_INFO_V1(reaper_status);
  */
 #define REAPER_FULL_SCAN_SECS	60
 
-/* GUC */
+/* GUCs */
 int			lockservice_reap_interval = 1000;
+static int	lockservice_max_reapers = 3;
+static int	lockservice_max_databases = 1024;
+static int	lockservice_reaper_idle_time = 30000;
+
+/* at most one "falls behind" warning per this many seconds */
+#define BEHIND_LOG_SECS			60
 
 /* The reaper of one database, as the launcher and the reaper see it. */
 typedef struct ReaperSlot
@@ -102,7 +116,11 @@ typedef struct ReaperSlot
 	Latch	   *latch;			/* its latch */
 	TimestampTz started_at;
 	TimestampTz last_run;
-	int64		reaped;			/* expired leases reaped since it started */
+	int64		reaped;			/* expired leases reaped since the server started */
+	TimestampTz last_visit;		/* the last round that read the whole table */
+	TimestampTz due_since;		/* work due, no reaper to do it (0: none) */
+	bool		behind;			/* due_since is over 2 reap intervals ago */
+	int64		times_behind;	/* how often that happened */
 
 	/*
 	 * No row of the database can be reaped before this time (a TimestampTz):
@@ -118,10 +136,14 @@ typedef struct ReaperShared
 	uint32		layout_version;
 	LWLock	   *lock;			/* protects everything below */
 	Latch	   *launcher_latch;
-	ReaperSlot	slots[REAPER_MAX_DATABASES];
+	int			waiting;		/* databases with work due and no reaper */
+	int			nslots;			/* lockservice.max_databases */
+	ReaperSlot	slots[FLEXIBLE_ARRAY_MEMBER];
 } ReaperShared;
 
 static ReaperShared *reaper_shared = NULL;
+
+static void SetNextDue(ReaperSlot *slot, TimestampTz due, bool lower_only);
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -132,7 +154,8 @@ static volatile sig_atomic_t stop_requested = false;
 static Size
 ReaperShmemSize(void)
 {
-	return sizeof(ReaperShared);
+	return add_size(offsetof(ReaperShared, slots),
+					mul_size(lockservice_max_databases, sizeof(ReaperSlot)));
 }
 
 static void
@@ -155,8 +178,9 @@ ReaperShmemStartup(void)
 	reaper_shared = ShmemInitStruct(REAPER_SHMEM_NAME, ReaperShmemSize(), &found);
 	if (!found)
 	{
-		memset(reaper_shared, 0, sizeof(ReaperShared));
+		memset(reaper_shared, 0, ReaperShmemSize());
 		reaper_shared->layout_version = REAPER_LAYOUT_VERSION;
+		reaper_shared->nslots = lockservice_max_databases;
 		reaper_shared->lock = &(GetNamedLWLockTranche("lockservice reapers"))->lock;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -168,7 +192,7 @@ ReaperSlotFor(Oid dboid, bool create)
 {
 	ReaperSlot *free_slot = NULL;
 
-	for (int i = 0; i < REAPER_MAX_DATABASES; i++)
+	for (int i = 0; i < reaper_shared->nslots; i++)
 	{
 		ReaperSlot *slot = &reaper_shared->slots[i];
 
@@ -208,12 +232,16 @@ WantReaper(Oid dboid)
 	LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
 	slot = ReaperSlotFor(dboid, true);
 	if (slot)
+	{
 		slot->wanted = true;
+		SetNextDue(slot, 0, false);		/* look at it now */
+	}
 	LWLockRelease(reaper_shared->lock);
 	if (slot == NULL)
 		ereport(WARNING,
 				(errmsg("lockservice: no reaper slot free for database %u", dboid),
-				 errhint("At most %d databases get a reaper.", REAPER_MAX_DATABASES)));
+				 errhint("At most lockservice.max_databases (%d) databases get a reaper; raise it (a restart is needed).",
+						 reaper_shared->nslots)));
 	WakeLauncher();
 }
 
@@ -267,17 +295,28 @@ ReaperPublishDue(void)
 	if (i < 0 || reaper_shared->slots[i].dboid != MyDatabaseId)
 	{
 		LWLockAcquire(reaper_shared->lock, LW_SHARED);
-		for (i = 0; i < REAPER_MAX_DATABASES; i++)
+		for (i = 0; i < reaper_shared->nslots; i++)
 			if (reaper_shared->slots[i].dboid == MyDatabaseId)
 				break;
 		LWLockRelease(reaper_shared->lock);
-		my_slot_index = i < REAPER_MAX_DATABASES ? i : -1;
+		my_slot_index = i < reaper_shared->nslots ? i : -1;
 	}
 	if (my_slot_index >= 0)
 		slot = &reaper_shared->slots[my_slot_index];
-	/* no slot: no reaper yet, and a starting one scans at once */
-	if (slot != NULL)
-		SetNextDue(slot, due_at_commit, true);
+	if (slot == NULL)
+		return;					/* no slot: the launcher visits it at start */
+	SetNextDue(slot, due_at_commit, true);
+
+	/*
+	 * No reaper runs here: the launcher starts one when the row can end, or
+	 * at once when this transaction left events to publish.
+	 */
+	if (slot->pid == 0)
+	{
+		if (lockservice_events)
+			SetNextDue(slot, GetCurrentTimestamp(), true);
+		WakeLauncher();
+	}
 }
 
 static void
@@ -324,6 +363,8 @@ PauseReaper(Oid dboid, bool pause)
 	{
 		slot->paused = pause;
 		latch = slot->latch;
+		if (!pause)
+			SetNextDue(slot, 0, false);	/* look at it again now */
 	}
 	LWLockRelease(reaper_shared->lock);
 	if (latch)
@@ -416,8 +457,32 @@ ReaperInit(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("lockservice.max_reapers",
+							"Most reapers running at once, over all databases (with shared_preload_libraries).",
+							"Each is a background worker: keep max_worker_processes above this plus what else needs workers.",
+							&lockservice_max_reapers,
+							3, 1, 64,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lockservice.reaper_idle_time",
+							"How long a reaper stays in a database that has nothing due (with shared_preload_libraries).",
+							"Then it exits, and the launcher starts one again when something is due.",
+							&lockservice_reaper_idle_time,
+							30000, 0, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	DefineCustomIntVariable("lockservice.max_databases",
+							"Most databases the launcher keeps track of (with shared_preload_libraries).",
+							NULL,
+							&lockservice_max_databases,
+							1024, 1, 65536,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = ReaperShmemRequest;
@@ -470,7 +535,7 @@ LauncherScanDatabases(bool first)
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tuple;
-	bool		exists[REAPER_MAX_DATABASES] = {0};
+	bool	   *exists = palloc0(sizeof(bool) * reaper_shared->nslots);
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -492,7 +557,7 @@ LauncherScanDatabases(bool first)
 			slot->wanted = true;
 		exists[slot - reaper_shared->slots] = true;
 	}
-	for (int i = 0; i < REAPER_MAX_DATABASES; i++)
+	for (int i = 0; i < reaper_shared->nslots; i++)
 	{
 		ReaperSlot *slot = &reaper_shared->slots[i];
 
@@ -504,6 +569,48 @@ LauncherScanDatabases(bool first)
 	table_close(rel, AccessShareLock);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	pfree(exists);
+}
+
+/* Whether a database without a reaper has work due now. */
+static bool
+WorkDue(ReaperSlot *slot, TimestampTz now)
+{
+	return (TimestampTz) pg_atomic_read_u64(&slot->next_due) <= now ||
+		EventsPending(slot->dboid) ||
+		TimestampDifferenceExceeds(slot->last_visit, now, REAPER_FULL_SCAN_SECS * 1000);
+}
+
+/*
+ * Work due in a database has waited for a reaper (the cap, or no free
+ * background worker slot): note since when, count it once it is over two
+ * reap intervals, and say in the log what to raise.  Caller holds the lock.
+ */
+static void
+NoteBehind(ReaperSlot *slot, TimestampTz now, bool no_worker_slot)
+{
+	static TimestampTz last_logged = 0;
+
+	if (slot->due_since == 0)
+		slot->due_since = now;
+	if (slot->behind ||
+		!TimestampDifferenceExceeds(slot->due_since, now, 2 * lockservice_reap_interval))
+		return;
+	slot->behind = true;
+	slot->times_behind++;
+	if (!TimestampDifferenceExceeds(last_logged, now, BEHIND_LOG_SECS * 1000))
+		return;
+	last_logged = now;
+	if (no_worker_slot)
+		ereport(WARNING,
+				(errmsg("lockservice: reaping in database %u falls behind: no background worker slot is free",
+						slot->dboid),
+				 errhint("Raise max_worker_processes (a restart is needed).")));
+	else
+		ereport(WARNING,
+				(errmsg("lockservice: reaping in database %u falls behind: %d reapers already run",
+						slot->dboid, lockservice_max_reapers),
+				 errhint("Raise lockservice.max_reapers (a reload is enough), and max_worker_processes with it.")));
 }
 
 /* Launcher main loop. */
@@ -512,9 +619,12 @@ PGDLLEXPORT void lockservice_launcher_main(Datum main_arg);
 void
 lockservice_launcher_main(Datum main_arg)
 {
-	BackgroundWorkerHandle *handles[REAPER_MAX_DATABASES] = {0};
-	Oid			handle_db[REAPER_MAX_DATABASES] = {0};
+	int			nslots = reaper_shared->nslots;
+	BackgroundWorkerHandle **handles = palloc0(sizeof(BackgroundWorkerHandle *) * nslots);
+	Oid		   *handle_db = palloc0(sizeof(Oid) * nslots);
 	bool		first = true;
+	int			next = 0;		/* where the next look starts: turns */
+	TimestampTz last_db_scan = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -527,6 +637,11 @@ lockservice_launcher_main(Datum main_arg)
 
 	for (;;)
 	{
+		TimestampTz now;
+		int			running = 0;
+		int			waiting = 0;
+		long		nap_ms = Min(LAUNCHER_NAP_MS, lockservice_reap_interval);
+
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -534,49 +649,88 @@ lockservice_launcher_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		LauncherScanDatabases(first);
+		/* databases come and go: look at pg_database every few seconds */
+		now = GetCurrentTimestamp();
+		if (first || TimestampDifferenceExceeds(last_db_scan, now, 5000))
+		{
+			LauncherScanDatabases(first);
+			last_db_scan = now;
+		}
 		first = false;
 
-		for (int i = 0; i < REAPER_MAX_DATABASES; i++)
+		/* forget handles of reapers that are gone; count those that run */
+		for (int i = 0; i < nslots; i++)
 		{
-			ReaperSlot *slot = &reaper_shared->slots[i];
-			bool		start;
-			Oid			dboid;
+			pid_t		pid;
 
-			/* forget handles of reapers that are gone for good */
-			if (handles[i] != NULL)
+			if (handles[i] != NULL &&
+				(GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED ||
+				 handle_db[i] != reaper_shared->slots[i].dboid))
 			{
-				pid_t		pid;
-
-				if (GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED ||
-					handle_db[i] != slot->dboid)
-				{
-					pfree(handles[i]);
-					handles[i] = NULL;
-				}
+				pfree(handles[i]);
+				handles[i] = NULL;
 			}
+			if (handles[i] != NULL || reaper_shared->slots[i].pid != 0)
+				running++;
+		}
 
-			LWLockAcquire(reaper_shared->lock, LW_SHARED);
+		/* start reapers where work is due, in turns, up to the cap */
+		now = GetCurrentTimestamp();
+		for (int k = 0; k < nslots; k++)
+		{
+			int			i = (next + k) % nslots;
+			ReaperSlot *slot = &reaper_shared->slots[i];
+			Oid			dboid;
+			bool		due;
+
+			LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
 			dboid = slot->dboid;
-			start = dboid != InvalidOid && slot->wanted && !slot->paused &&
-				slot->pid == 0 && handles[i] == NULL;
+			due = dboid != InvalidOid && slot->wanted && !slot->paused &&
+				slot->pid == 0 && handles[i] == NULL && WorkDue(slot, now);
+			if (!due && slot->pid != 0)
+			{
+				slot->due_since = 0;
+				slot->behind = false;
+			}
+			if (due && running >= lockservice_max_reapers)
+			{
+				NoteBehind(slot, now, false);
+				waiting++;
+				due = false;
+			}
 			LWLockRelease(reaper_shared->lock);
-			if (start)
+			if (!due)
+				continue;
+
 			{
 				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 				handles[i] = StartReaperWorker(dboid, MyProcPid);
 				handle_db[i] = dboid;
 				MemoryContextSwitchTo(old);
-				if (handles[i] == NULL)
-					ereport(LOG,
-							(errmsg("lockservice: no background worker slot free for the reaper of database %u", dboid),
-							 errhint("Raise max_worker_processes.")));
 			}
+			LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+			if (handles[i] == NULL)
+			{
+				NoteBehind(slot, now, true);
+				waiting++;
+				nap_ms = Min(nap_ms, 100);	/* a slot may free up soon */
+			}
+			else
+			{
+				running++;
+				slot->due_since = 0;
+				slot->behind = false;
+				next = (i + 1) % nslots;
+			}
+			LWLockRelease(reaper_shared->lock);
 		}
+		LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+		reaper_shared->waiting = waiting;
+		LWLockRelease(reaper_shared->lock);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 LAUNCHER_NAP_MS, PG_WAIT_EXTENSION);
+						 nap_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
@@ -626,7 +780,6 @@ ReaperClaimSlot(Oid dboid)
 		slot->pid = MyProcPid;
 		slot->latch = MyLatch;
 		slot->started_at = GetCurrentTimestamp();
-		slot->reaped = 0;
 		SetNextDue(slot, 0, false);
 	}
 	LWLockRelease(reaper_shared->lock);
@@ -729,7 +882,15 @@ ReaperRunBatches(ReaperSlot *slot)
 			 * A round that could not scan decides nothing.
 			 */
 			if (scanned)
+			{
 				last_full_scan = GetCurrentTimestamp();
+				if (slot)
+				{
+					LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
+					slot->last_visit = last_full_scan;
+					LWLockRelease(reaper_shared->lock);
+				}
+			}
 			if (slot)
 				SetNextDue(slot, scanned ? next_due : 0, scanned);
 			scan_leases = false;
@@ -793,6 +954,28 @@ ReaperRun(ReaperSlot *slot, long *backoff_ms)
 	return installed;
 }
 
+/*
+ * Whether a reaper the launcher started can go: nothing was due in its
+ * database since busy_at for lockservice.reaper_idle_time, or other databases wait for a
+ * reaper and nothing is due here now.  The launcher starts one again when
+ * something is due.  (Without shared memory a reaper runs until stopped.)
+ */
+static bool
+ReaperIdle(ReaperSlot *slot, Oid dboid, TimestampTz busy_at)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		others_wait;
+
+	if (slot == NULL || EventsPending(dboid) ||
+		(TimestampTz) pg_atomic_read_u64(&slot->next_due) <= now)
+		return false;
+	LWLockAcquire(reaper_shared->lock, LW_SHARED);
+	others_wait = reaper_shared->waiting > 0;
+	LWLockRelease(reaper_shared->lock);
+	return others_wait ||
+		TimestampDifferenceExceeds(busy_at, now, lockservice_reaper_idle_time);
+}
+
 /* Reaper main loop. */
 PGDLLEXPORT void lockservice_reaper_main(Datum main_arg);
 
@@ -805,6 +988,7 @@ lockservice_reaper_main(Datum main_arg)
 	uint64		event_position;
 	TimestampTz next_reap = 0;
 	TimestampTz last_round = 0;
+	TimestampTz busy_at;		/* when this reaper last had work */
 	long		backoff_ms = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -828,6 +1012,7 @@ lockservice_reaper_main(Datum main_arg)
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	reader = EventsRegisterReader(dboid, &event_position);
 	before_shmem_exit(ReaperStopPublishing, Int32GetDatum(reader));
+	busy_at = GetCurrentTimestamp();
 
 	for (;;)
 	{
@@ -848,14 +1033,19 @@ lockservice_reaper_main(Datum main_arg)
 		}
 		if (ReaperShouldExit(slot))
 			break;
+		if (ReaperIdle(slot, dboid, busy_at))
+			break;
 		if (reader >= 0 && EventsCurrentPosition() != event_position)
 		{
 			/* let a burst of commits add to one publishing transaction */
 			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 EVENTS_GATHER_MS, PG_WAIT_EXTENSION);
-			EventsPublish(dboid, &event_position);
+			if (EventsPublish(dboid, &event_position) > 0)
+				busy_at = GetCurrentTimestamp();
 		}
 		now = GetCurrentTimestamp();
+		if (slot && (TimestampTz) pg_atomic_read_u64(&slot->next_due) <= now)
+			busy_at = now;
 		if (now >= next_reap)
 		{
 			last_round = now;
@@ -1019,38 +1209,57 @@ stop_reaper(PG_FUNCTION_ARGS)
 }
 
 /*
- * SQL: lockservice.reaper_status() lists the reapers: database, pid, start,
- * last run and leases reaped.  Without shared_preload_libraries only the
- * current database's reaper is known, without its counts.
+ * SQL: lockservice.reaper_status() lists, with shared_preload_libraries,
+ * every database the launcher looks after: its running reaper (pid NULL
+ * when none runs: nothing is due there), its last round, leases reaped,
+ * the last round that read the whole table, and whether work waits for a
+ * reaper (due_since, behind, times_behind).  A 1.0 or 1.1 schema (five
+ * columns) gets the running reapers only, as before.  Without
+ * shared_preload_libraries only the current database's reaper is known,
+ * without its counts.
  */
 Datum
 reaper_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			natts;
 
 	InitMaterializedSRF(fcinfo, 0);
+	natts = Min(rsinfo->setDesc->natts, 9);
 	if (reaper_shared != NULL)
 	{
-		ReaperSlot	copy[REAPER_MAX_DATABASES];
+		int			nslots = reaper_shared->nslots;
+		ReaperSlot *copy = palloc(sizeof(ReaperSlot) * nslots);
 
 		LWLockAcquire(reaper_shared->lock, LW_SHARED);
-		memcpy(copy, reaper_shared->slots, sizeof(copy));
+		memcpy(copy, reaper_shared->slots, sizeof(ReaperSlot) * nslots);
 		LWLockRelease(reaper_shared->lock);
-		for (int i = 0; i < REAPER_MAX_DATABASES; i++)
+		for (int i = 0; i < nslots; i++)
 		{
-			Datum		values[5];
-			bool		nulls[5] = {0};
+			ReaperSlot *slot = &copy[i];
+			Datum		values[9];
+			bool		nulls[9] = {0};
 
-			if (copy[i].dboid == InvalidOid || copy[i].pid == 0)
+			if (slot->dboid == InvalidOid ||
+				(slot->pid == 0 && (natts < 9 || !slot->wanted || slot->paused)))
 				continue;
-			values[0] = ObjectIdGetDatum(copy[i].dboid);
-			values[1] = Int32GetDatum((int32) copy[i].pid);
-			values[2] = TimestampTzGetDatum(copy[i].started_at);
-			values[3] = TimestampTzGetDatum(copy[i].last_run);
-			nulls[3] = copy[i].last_run == 0;
-			values[4] = Int64GetDatum(copy[i].reaped);
+			values[0] = ObjectIdGetDatum(slot->dboid);
+			values[1] = Int32GetDatum((int32) slot->pid);
+			nulls[1] = slot->pid == 0;
+			values[2] = TimestampTzGetDatum(slot->started_at);
+			nulls[2] = slot->pid == 0;
+			values[3] = TimestampTzGetDatum(slot->last_run);
+			nulls[3] = slot->last_run == 0;
+			values[4] = Int64GetDatum(slot->reaped);
+			values[5] = TimestampTzGetDatum(slot->last_visit);
+			nulls[5] = slot->last_visit == 0;
+			values[6] = TimestampTzGetDatum(slot->due_since);
+			nulls[6] = slot->due_since == 0;
+			values[7] = BoolGetDatum(slot->behind);
+			values[8] = Int64GetDatum(slot->times_behind);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
+		pfree(copy);
 	}
 	else
 	{
@@ -1058,9 +1267,11 @@ reaper_status(PG_FUNCTION_ARGS)
 
 		if (pid != 0)
 		{
-			Datum		values[5];
-			bool		nulls[5] = {false, false, true, true, true};
+			Datum		values[9] = {0};
+			bool		nulls[9];
 
+			for (int i = 0; i < 9; i++)
+				nulls[i] = i > 1;
 			values[0] = ObjectIdGetDatum(MyDatabaseId);
 			values[1] = Int32GetDatum((int32) pid);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
