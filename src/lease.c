@@ -689,6 +689,43 @@ Decide(StoreTable *t, AcquireRequest *req, NameRows *rows, int64 *token,
 	return GrantInSlot(t, req, rows, token);
 }
 
+/*
+ * Grant an exclusive lease of a name that has no row: its head row is
+ * inserted with the lease in it, one heap and one index insert, as cheap as
+ * the update that grants a name used before.  Another transaction inserting
+ * the name makes it busy, like any row being changed.
+ */
+static AcquireOutcome
+GrantNewName(StoreTable *t, AcquireRequest *req, int64 *token)
+{
+	bool	   *nulls;
+	Datum	   *values;
+	TimestampTz now;
+
+	/* first come, first served, as in Decide() */
+	if (WaitMustYield(req->wait, VARDATA_ANY(req->name), VARSIZE_ANY_EXHDR(req->name),
+					  req->kind))
+		return ACQUIRE_BUSY;
+
+	/* a token lost to a failed insert leaves a gap, never a repeat */
+	*token = NextFencingToken(true);
+	now = GetCurrentTimestamp();
+	ExecClearTuple(t->row);
+	values = StoreNewRow(t, &nulls);
+	values[Anum_leases_name - 1] = PointerGetDatum(req->name);
+	values[Anum_leases_slot - 1] = Int32GetDatum(0);
+	nulls[Anum_leases_name - 1] = false;
+	nulls[Anum_leases_slot - 1] = false;
+	SetLease(values, nulls, LEASE_KIND_EXCLUSIVE, req->holder, *token,
+			 req->ttl, now, TimestampPlus(now, req->ttl_usecs));
+	values[Anum_leases_permits - 1] = (Datum) 0;
+	nulls[Anum_leases_permits - 1] = true;
+	if (!StoreInsert(t))
+		return ACQUIRE_BUSY;
+	NoteGrant(req, *token, NULL);
+	return ACQUIRE_GRANTED;
+}
+
 /* One attempt to acquire. */
 static AcquireOutcome
 TryAcquire(AcquireRequest *req, int64 *token, TimestampTz *retry_at)
@@ -718,6 +755,12 @@ TryAcquire(AcquireRequest *req, int64 *token, TimestampTz *retry_at)
 		if (rows.busy)
 		{
 			outcome = ACQUIRE_BUSY;
+			break;
+		}
+		if (rows.head == NULL && rows.nslots == 0 &&
+			req->kind == LEASE_KIND_EXCLUSIVE)
+		{
+			outcome = GrantNewName(&t, req, token);
 			break;
 		}
 		if (rows.head == NULL)
