@@ -165,3 +165,20 @@ SELECT lockservice.lock_release('tx/r', :tr2) AS released;
 SELECT lockservice.lock_release('tx/a', :ta2) AS released;
 SELECT lockservice.lock_release('tx/keep', :tk) AS released;
 SELECT count(*) AS live FROM lockservice.leases_live WHERE name LIKE 'tx/%';
+
+-- what a grant writes: a name never used is one insert of its head row (the
+-- lease in it), a name used before one update of that row, a release one
+-- update (this backend's counters not yet reported, taken as differences)
+BEGIN;
+SELECT pg_catalog.pg_stat_get_xact_tuples_inserted('lockservice.leases'::regclass) AS ins0,
+       pg_catalog.pg_stat_get_xact_tuples_updated('lockservice.leases'::regclass) AS upd0 \gset
+SELECT lockservice.lock_acquire('tx/fresh', 'F', '1 min') IS NOT NULL AS granted;
+SELECT pg_catalog.pg_stat_get_xact_tuples_inserted('lockservice.leases'::regclass) - :ins0 AS inserted,
+       pg_catalog.pg_stat_get_xact_tuples_updated('lockservice.leases'::regclass) - :upd0 AS updated;
+SELECT lockservice.lock_release('tx/fresh', token) AS released
+  FROM lockservice.leases WHERE name = 'tx/fresh';
+SELECT lockservice.lock_acquire('tx/fresh', 'F', '1 min') IS NOT NULL AS granted_again;
+SELECT pg_catalog.pg_stat_get_xact_tuples_inserted('lockservice.leases'::regclass) - :ins0 AS inserted,
+       pg_catalog.pg_stat_get_xact_tuples_updated('lockservice.leases'::regclass) - :upd0 AS updated;
+ROLLBACK;
+SELECT count(*) AS rows_left FROM lockservice.leases WHERE name = 'tx/fresh';
