@@ -16,6 +16,12 @@
  * in lockservice.stats), never an acquire.  A reader that falls more than
  * the ring's size behind loses the oldest events, counted too.
  *
+ * Committing transactions copy their events under the ring's lock held
+ * shared: each reserves its positions with an atomic add and writes its
+ * own slots, so commits do not queue behind one another.  The reaper reads
+ * the ring (and reader entries are created or reused) under the lock held
+ * exclusively, when no copy is half done.
+ *
  * Events need shared_preload_libraries; lockservice.events = off turns
  * them off.
  *
@@ -32,6 +38,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -41,7 +48,7 @@
 #include "lockservice.h"
 #include "stats.h"
 
-#define EVENTS_SHMEM_NAME		"lockservice events v2"
+#define EVENTS_SHMEM_NAME		"lockservice events v3"
 #define EVENTS_RING_SIZE		1024
 #define EVENTS_MAX_READERS		256
 #define EVENTS_TEXT_MAX			1024	/* max of the name/holder GUCs */
@@ -83,16 +90,18 @@ typedef struct EventReader
 	Oid			dboid;
 	Latch	   *latch;			/* NULL while no reaper runs there */
 	uint64		position;		/* next event to publish (kept across restarts) */
-	uint64		last_event;		/* the database's newest event in the ring */
+	pg_atomic_uint64 last_event;	/* the database's newest event in the ring */
 	pg_atomic_uint32 sleeping;	/* set: wake it when an event comes */
 } EventReader;
 
 typedef struct EventsShared
 {
 	uint32		layout_version;
-	LWLock	   *lock;			/* protects next_seq and the ring */
-	uint64		next_seq;
+	LWLock	   *lock;			/* shared: copying events in; exclusive: reading
+								 * the ring, changing reader entries */
+	pg_atomic_uint64 next_seq;	/* the next position to hand out */
 	EventReader readers[EVENTS_MAX_READERS];
+	slock_t		slot_locks[EVENTS_RING_SIZE];	/* writers of one slot */
 	EventData	ring[EVENTS_RING_SIZE];
 } EventsShared;
 
@@ -129,11 +138,16 @@ EventsShmemStartup(void)
 	if (!found)
 	{
 		memset(events_shared, 0, sizeof(EventsShared));
-		events_shared->layout_version = 2;
+		events_shared->layout_version = 3;
 		events_shared->lock = &(GetNamedLWLockTranche("lockservice events"))->lock;
-		events_shared->next_seq = 1;
+		pg_atomic_init_u64(&events_shared->next_seq, 1);
 		for (int i = 0; i < EVENTS_MAX_READERS; i++)
+		{
 			pg_atomic_init_u32(&events_shared->readers[i].sleeping, 0);
+			pg_atomic_init_u64(&events_shared->readers[i].last_event, 0);
+		}
+		for (int i = 0; i < EVENTS_RING_SIZE; i++)
+			SpinLockInit(&events_shared->slot_locks[i]);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -142,7 +156,7 @@ EventsShmemStartup(void)
  * The reader entry of a database, or with create a new one starting at
  * position: a free entry, else one of a database whose every event was
  * published and whose reaper is not running.  NULL when none is left.
- * Caller holds the lock exclusively (shared without create).
+ * Caller holds the lock exclusively (shared is enough without create).
  */
 static EventReader *
 EventsReaderFor(Oid dboid, bool create, uint64 position)
@@ -157,7 +171,8 @@ EventsReaderFor(Oid dboid, bool create, uint64 position)
 			return reader;
 		if (reusable == NULL &&
 			(reader->dboid == InvalidOid ||
-			 (reader->latch == NULL && reader->position > reader->last_event)))
+			 (reader->latch == NULL &&
+			  reader->position > pg_atomic_read_u64(&reader->last_event))))
 			reusable = reader;
 	}
 	if (!create || reusable == NULL)
@@ -165,7 +180,7 @@ EventsReaderFor(Oid dboid, bool create, uint64 position)
 	reusable->dboid = dboid;
 	reusable->latch = NULL;
 	reusable->position = position;
-	reusable->last_event = 0;
+	pg_atomic_write_u64(&reusable->last_event, 0);
 	pg_atomic_write_u32(&reusable->sleeping, 0);
 	return reusable;
 }
@@ -181,23 +196,52 @@ EventsFlushPending(void)
 	ListCell   *lc;
 	EventReader *reader;
 	Latch	   *wake = NULL;
+	uint64		seq;
+	uint64		last;
+	uint64		seen;
 
 	if (pending_events == NIL || events_shared == NULL)
 		return;
-	LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
-	reader = EventsReaderFor(MyDatabaseId, true, events_shared->next_seq);
+	LWLockAcquire(events_shared->lock, LW_SHARED);
+	reader = EventsReaderFor(MyDatabaseId, false, 0);
+	if (reader == NULL)
+	{
+		/* the database's first events: create its entry (rare) */
+		LWLockRelease(events_shared->lock);
+		LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
+		reader = EventsReaderFor(MyDatabaseId, true,
+								 pg_atomic_read_u64(&events_shared->next_seq));
+	}
+	seq = pg_atomic_fetch_add_u64(&events_shared->next_seq,
+								  list_length(pending_events));
 	foreach(lc, pending_events)
 	{
 		PendingEvent *pending = lfirst(lc);
-		uint64		seq = events_shared->next_seq++;
 		EventData  *slot = &events_shared->ring[seq % EVENTS_RING_SIZE];
+		slock_t    *slot_lock = &events_shared->slot_locks[seq % EVENTS_RING_SIZE];
 
-		memcpy(slot, &pending->data, EventSize(&pending->data));
-		slot->seq = seq;
+		/*
+		 * A copy that was slow while others went round the whole ring
+		 * meets a newer event in its slot: its own is lost, never mixed
+		 * with the newer one.
+		 */
+		SpinLockAcquire(slot_lock);
+		if (slot->seq < seq)
+		{
+			memcpy(slot, &pending->data, EventSize(&pending->data));
+			slot->seq = seq;
+		}
+		SpinLockRelease(slot_lock);
+		seq++;
 	}
 	if (reader != NULL)
 	{
-		reader->last_event = events_shared->next_seq - 1;
+		/* the newest event of the database: other commits raise it too */
+		last = seq - 1;
+		seen = pg_atomic_read_u64(&reader->last_event);
+		while (seen < last &&
+			   !pg_atomic_compare_exchange_u64(&reader->last_event, &seen, last))
+			;
 		if (reader->latch != NULL && pg_atomic_exchange_u32(&reader->sleeping, 0) != 0)
 			wake = reader->latch;
 	}
@@ -220,7 +264,7 @@ EventsPending(Oid dboid)
 	LWLockAcquire(events_shared->lock, LW_SHARED);
 	reader = EventsReaderFor(dboid, false, 0);
 	if (reader != NULL)
-		pending = reader->position <= reader->last_event;
+		pending = reader->position <= pg_atomic_read_u64(&reader->last_event);
 	LWLockRelease(events_shared->lock);
 	return pending;
 }
@@ -347,7 +391,7 @@ EventsRegisterReader(Oid dboid, uint64 *position)
 	if (events_shared == NULL)
 		return -1;
 	LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
-	reader = EventsReaderFor(dboid, true, events_shared->next_seq);
+	reader = EventsReaderFor(dboid, true, pg_atomic_read_u64(&events_shared->next_seq));
 	if (reader != NULL)
 	{
 		reader->latch = MyLatch;
@@ -388,7 +432,7 @@ EventsCurrentPosition(void)
 	if (events_shared == NULL)
 		return 0;
 	LWLockAcquire(events_shared->lock, LW_SHARED);
-	seq = events_shared->next_seq;
+	seq = pg_atomic_read_u64(&events_shared->next_seq);
 	LWLockRelease(events_shared->lock);
 	return seq;
 }
@@ -486,18 +530,23 @@ EventsPublish(Oid dboid, uint64 *position)
 		int			n = 0;
 		uint64		lost = 0;
 		MemoryContext old = CurrentMemoryContext;
+		uint64		next_seq;
 
+		/* exclusively: every copy into the ring is complete */
 		LWLockAcquire(events_shared->lock, LW_EXCLUSIVE);
-		if (events_shared->next_seq - *position > EVENTS_RING_SIZE)
+		next_seq = pg_atomic_read_u64(&events_shared->next_seq);
+		if (next_seq - *position > EVENTS_RING_SIZE)
 		{
-			lost = events_shared->next_seq - EVENTS_RING_SIZE - *position;
-			*position = events_shared->next_seq - EVENTS_RING_SIZE;
+			lost = next_seq - EVENTS_RING_SIZE - *position;
+			*position = next_seq - EVENTS_RING_SIZE;
 		}
-		while (*position < events_shared->next_seq && n < EVENTS_PUBLISH_BATCH)
+		while (*position < next_seq && n < EVENTS_PUBLISH_BATCH)
 		{
 			EventData  *event = &events_shared->ring[*position % EVENTS_RING_SIZE];
 
-			if (event->dboid == dboid)
+			if (event->seq != *position)
+				lost++;			/* a newer event took its slot */
+			else if (event->dboid == dboid)
 				memcpy(&batch[n++], event, EventSize(event));
 			(*position)++;
 		}
