@@ -1,0 +1,567 @@
+"""A lockservice client over psycopg 3: leases kept alive in the background."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterator, List, Optional, TypeVar
+
+import psycopg
+
+from ._errors import (LeaseLost, LockTimeout, NotConnected, OutcomeUnknown,
+                      from_psycopg)
+
+T = TypeVar("T")
+
+EXCLUSIVE = "exclusive"
+SHARED = "shared"
+PERMIT = "permit"
+
+# First retry of a call whose outcome is unknown, doubling up to the maximum.
+RETRY_FIRST = 0.1
+RETRY_MAX = 1.0
+
+SQL_ACQUIRE = {
+    EXCLUSIVE: "SELECT lockservice.lock_acquire(%(name)s, %(holder)s, %(ttl)s, %(wait)s)",
+    SHARED: "SELECT lockservice.lock_acquire_shared(%(name)s, %(holder)s, %(ttl)s, %(wait)s)",
+    PERMIT: "SELECT lockservice.sem_acquire(%(name)s, %(holder)s, %(permits)s, %(ttl)s, %(wait)s)",
+}
+SQL_RENEW = "SELECT lockservice.lock_renew(%s, %s, %s)"
+SQL_RELEASE = "SELECT lockservice.lock_release(%s, %s)"
+SQL_CHECK = "SELECT lockservice.lock_check(%s, %s)"
+SQL_FENCE = "SELECT lockservice.fence(%s, %s)"
+SQL_HOLDERS = ("SELECT holder, token, kind::text, granted_at, expires_at "
+               "FROM lockservice.lock_holder(%s) ORDER BY granted_at, token")
+# a waiting acquire: the server notices within a second that the client died
+SQL_WAIT_CHECK = "SELECT pg_catalog.set_config('client_connection_check_interval', '1000', true)"
+
+
+def check_name(name: Any, what: str = "name") -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, not {type(name).__name__}")
+    if name == "":
+        raise ValueError(f"{what} must not be empty")
+    return name
+
+
+def check_seconds(value: Any, what: str, *, allow_zero: bool, allow_none: bool = False) -> Optional[float]:
+    if value is None:
+        if allow_none:
+            return None
+        raise TypeError(f"{what} must be a number of seconds, not None")
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds or a timedelta, not {type(value).__name__}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{what} must be finite")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{what} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+    return float(value)
+
+
+def check_permits(permits: Any) -> int:
+    if isinstance(permits, bool) or not isinstance(permits, int):
+        raise TypeError("permits must be an int")
+    if permits < 1:
+        raise ValueError(f"permits must be >= 1, got {permits}")
+    return permits
+
+
+def default_holder() -> str:
+    """host:pid:random — unique per lease, stable across retries of one acquire."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def is_connection_error(exc: BaseException, conn: Optional[psycopg.Connection]) -> bool:
+    """Whether the reply may never have come: the outcome of the call is unknown."""
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        if conn is None or conn.closed or conn.broken:
+            return True
+        # 57P01..57P03: the server shut down or terminated the session
+        return exc.sqlstate is not None and exc.sqlstate.startswith("57P")
+    return False
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A live lease of a name, as lock_holder() reports it."""
+
+    holder: str
+    token: int
+    kind: str
+    granted_at: datetime
+    expires_at: datetime
+
+
+class Lease:
+    """A lease held by this process, kept alive in the background.
+
+    ``lost`` is set when the lease is lost: a renewal was refused, or no
+    renewal was confirmed by the local deadline (the monotonic time the last
+    confirmed call was sent, plus ttl, minus a margin).  Work done under the
+    lease must stop then; writes it protects should be fenced.
+    """
+
+    def __init__(self, client: "Client", name: str, holder: str, token: int,
+                 kind: str, ttl: float, sent_at: float) -> None:
+        self.client = client
+        self.name = name
+        self.holder = holder
+        self.token = token
+        self.kind = kind
+        self.ttl = ttl
+        self.margin = client.margin if client.margin is not None else ttl / 5
+        self.lost = threading.Event()
+        self.lost_reason: Optional[str] = None
+        self._released = False
+        self._cond = threading.Condition()
+        self._confirmed_sent = sent_at
+        self._callbacks: List[Callable[["Lease"], None]] = []
+        self._threads: List[threading.Thread] = []
+
+    def __repr__(self) -> str:
+        return f"<Lease {self.name!r} token={self.token} holder={self.holder!r}{' lost' if self.lost.is_set() else ''}>"
+
+    # -- timing
+    @property
+    def deadline(self) -> float:
+        """Monotonic time at which the lease counts as lost without a confirmed renewal."""
+        with self._cond:
+            return self._confirmed_sent + self.ttl - self.margin
+
+    def remaining(self) -> float:
+        """Seconds until the local deadline (negative once past it)."""
+        return self.deadline - time.monotonic()
+
+    def _confirm(self, sent_at: float, ttl: Optional[float] = None) -> None:
+        with self._cond:
+            if ttl is not None:
+                self.ttl = ttl
+            self._confirmed_sent = max(self._confirmed_sent, sent_at)
+            self._cond.notify_all()
+
+    def _mark_lost(self, reason: str) -> None:
+        with self._cond:
+            if self.lost.is_set() or self._released:
+                return
+            self.lost_reason = reason
+            self.lost.set()
+            callbacks = list(self._callbacks)
+            self._cond.notify_all()
+        for cb in callbacks:
+            try:
+                cb(self)
+            except Exception:  # a callback's failure must not stop the others
+                pass
+
+    def on_lost(self, callback: Callable[["Lease"], None]) -> None:
+        """Call callback(lease) from the keepalive when the lease is lost (at once if it is)."""
+        with self._cond:
+            if not self.lost.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def _remove_callback(self, callback: Callable[["Lease"], None]) -> None:
+        with self._cond:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+    def raise_if_lost(self) -> None:
+        if self.lost.is_set() or self.remaining() <= 0:
+            self._mark_lost(self.lost_reason or "no renewal confirmed in time")
+            raise LeaseLost(f"lease of {self.name!r} lost: {self.lost_reason}")
+
+    # -- calls
+    def renew(self, ttl: Optional[float] = None) -> bool:
+        """Extend the lease (now + ttl, or its own ttl); False when it is no longer held."""
+        new_ttl = check_seconds(ttl, "ttl", allow_zero=False, allow_none=True)
+        sent = time.monotonic()
+        ok = self.client._call_retrying(
+            SQL_RENEW, (self.name, self.token, _interval(new_ttl)),
+            until=self.deadline, what="renew")
+        if ok:
+            self._confirm(sent, new_ttl)
+        else:
+            self._mark_lost("renewal refused: the lease expired, was released or taken over")
+        return bool(ok)
+
+    def release(self) -> bool:
+        """End the lease; False when it was no longer held. Stops the keepalive."""
+        with self._cond:
+            already = self._released
+            self._released = True
+            self._cond.notify_all()
+        if already:
+            return False
+        try:
+            return bool(self.client._call_retrying(
+                SQL_RELEASE, (self.name, self.token),
+                until=time.monotonic() + max(self.ttl, 1.0), what="release"))
+        finally:
+            for t in self._threads:
+                if t is not threading.current_thread():
+                    t.join(timeout=0.5)
+
+    def check(self, conn: psycopg.Connection) -> bool:
+        """lock_check in conn's current transaction: True holds the lease until it ends."""
+        row = conn.execute(SQL_CHECK, (self.name, self.token)).fetchone()
+        return bool(row and row[0])
+
+    @contextlib.contextmanager
+    def fenced(self, conn: psycopg.Connection, resource: Optional[str] = None) -> Iterator[psycopg.Connection]:
+        """A transaction on conn that starts with fence(resource, token).
+
+        Writes made in it commit only if no higher token reached the
+        resource first (FencedError, LS001, otherwise).  resource defaults
+        to the lease's name.
+        """
+        resource = check_name(resource if resource is not None else self.name, "resource")
+        with conn.transaction():
+            try:
+                conn.execute(SQL_FENCE, (resource, self.token))
+            except psycopg.Error as exc:
+                if exc.sqlstate and exc.sqlstate.startswith("LS"):
+                    raise from_psycopg(exc) from exc
+                raise
+            yield conn
+
+    @contextlib.contextmanager
+    def checked(self, conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+        """A transaction on conn that starts with lock_check: LeaseLost when not held."""
+        with conn.transaction():
+            if not self.check(conn):
+                self._mark_lost("lock_check: the lease is no longer held")
+                raise LeaseLost(f"lease of {self.name!r} is no longer held")
+            yield conn
+
+    def resign(self) -> bool:
+        """Leader election: give up leadership (release)."""
+        return self.release()
+
+    def __enter__(self) -> "Lease":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    # -- keepalive
+    def _start_keepalive(self) -> None:
+        for target, what in ((self._renew_loop, "renew"), (self._watchdog, "watchdog")):
+            t = threading.Thread(target=target, name=f"lockservice-{what}:{self.name}", daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _done(self) -> bool:
+        return self._released or self.lost.is_set()
+
+    def _watchdog(self) -> None:
+        with self._cond:
+            while not self._done():
+                left = self._confirmed_sent + self.ttl - self.margin - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+        if not self._released:
+            self._mark_lost("no renewal confirmed by the local deadline")
+
+    def _renew_loop(self) -> None:
+        conn: Optional[psycopg.Connection] = None
+        delay = RETRY_FIRST
+        try:
+            with self._cond:
+                due = self._confirmed_sent + self.ttl / 3
+            while True:
+                with self._cond:
+                    while not self._done() and time.monotonic() < due:
+                        self._cond.wait(due - time.monotonic())
+                    if self._done():
+                        return
+                sent = time.monotonic()
+                try:
+                    if conn is None or conn.closed:
+                        conn = self.client._connect(keepalive_for=self.ttl)
+                    row = conn.execute(SQL_RENEW, (self.name, self.token, None)).fetchone()
+                except psycopg.Error:
+                    # unconfirmed: retry soon, never counted as a renewal
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    due = time.monotonic() + delay
+                    delay = min(delay * 2, RETRY_MAX)
+                    continue
+                delay = RETRY_FIRST
+                if row and row[0]:
+                    self._confirm(sent)
+                    due = sent + self.ttl / 3
+                else:
+                    self._mark_lost("renewal refused: the lease expired, was released or taken over")
+                    return
+        finally:
+            if conn is not None:
+                conn.close()
+
+
+def _interval(seconds: Optional[float]) -> Optional[timedelta]:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+class Client:
+    """Leases from one PostgreSQL database with lockservice installed.
+
+    conninfo is a libpq connection string (or URL); connect_kwargs go to
+    psycopg.connect.  Every call is one short autocommit transaction with
+    no session state and no prepared statements, so it works through
+    PgBouncer in transaction pooling mode.
+    """
+
+    def __init__(self, conninfo: str = "", *, margin: Optional[float] = None,
+                 connect_timeout: float = 5, **connect_kwargs: Any) -> None:
+        self.conninfo = conninfo
+        self.margin = check_seconds(margin, "margin", allow_zero=True, allow_none=True)
+        self.connect_timeout = connect_timeout
+        self.connect_kwargs = connect_kwargs
+        self._idle: List[psycopg.Connection] = []
+        self._lock = threading.Lock()
+
+    # -- connections
+    def _connect(self, keepalive_for: Optional[float] = None) -> psycopg.Connection:
+        kwargs = dict(self.connect_kwargs)
+        kwargs.setdefault("connect_timeout", max(1, int(self.connect_timeout)))
+        if keepalive_for is not None:
+            # a partitioned server must not hold the renewer past the lease
+            kwargs.setdefault("tcp_user_timeout", max(1000, int(keepalive_for * 1000 / 3)))
+        conn = psycopg.connect(self.conninfo, autocommit=True, **kwargs)
+        conn.prepare_threshold = None  # no named prepared statements (PgBouncer)
+        return conn
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A connection of the client's own (autocommit); broken ones are dropped."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None or conn.closed:
+            try:
+                conn = self._connect()
+            except psycopg.OperationalError as exc:
+                raise NotConnected(f"cannot connect: {exc}") from exc
+        ok = False
+        try:
+            yield conn
+            ok = True
+        finally:
+            if ok and not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                with self._lock:
+                    self._idle.append(conn)
+            else:
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _call_once(self, sql: str, params: Any, *, wait_check: bool = False,
+                   cancel: Optional[threading.Event] = None) -> Any:
+        """Run one statement; its first column.  Server errors become LockServiceError."""
+        with self.connection() as conn:
+            watcher = None
+            done = threading.Event()
+            if cancel is not None:
+                def watch() -> None:
+                    while not done.is_set():
+                        if cancel.wait(0.05):
+                            if not done.is_set():
+                                conn.cancel()
+                            return
+                watcher = threading.Thread(target=watch, daemon=True)
+                watcher.start()
+            try:
+                if wait_check:
+                    with conn.transaction():
+                        conn.execute(SQL_WAIT_CHECK)
+                        row = conn.execute(sql, params).fetchone()
+                else:
+                    row = conn.execute(sql, params).fetchone()
+            except psycopg.Error as exc:
+                if is_connection_error(exc, conn):
+                    raise
+                raise from_psycopg(exc) from exc
+            finally:
+                done.set()
+                if watcher is not None:
+                    watcher.join()
+            return row[0] if row else None
+
+    def _call_retrying(self, sql: str, params: Any, *, until: float, what: str) -> Any:
+        """Run a statement, retrying while its outcome is unknown, until `until` (monotonic)."""
+        delay = RETRY_FIRST
+        sent_any = False
+        while True:
+            try:
+                return self._call_once(sql, params)
+            except (psycopg.Error, NotConnected) as exc:
+                sent_any = sent_any or not isinstance(exc, NotConnected)
+                if time.monotonic() + delay >= until:
+                    if not sent_any:
+                        raise
+                    raise OutcomeUnknown(f"{what}: no reply ({exc.__class__.__name__}: {exc}); "
+                                         "the outcome is unknown") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    # -- acquiring
+    def _acquire(self, kind: str, name: str, ttl: Any, wait: Any, holder: Optional[str],
+                 permits: Optional[int], keepalive: bool,
+                 cancel: Optional[threading.Event]) -> Optional[Lease]:
+        name = check_name(name)
+        ttl_s = check_seconds(ttl, "ttl", allow_zero=False)
+        assert ttl_s is not None
+        wait_s = check_seconds(wait, "wait", allow_zero=True, allow_none=True)
+        holder = check_name(holder, "holder") if holder is not None else default_holder()
+        if kind == PERMIT:
+            permits = check_permits(permits)
+        if cancel is not None and not isinstance(cancel, threading.Event):
+            raise TypeError("cancel must be a threading.Event")
+        start = time.monotonic()
+        wait_until = None if wait_s is None else start + wait_s
+        delay = RETRY_FIRST
+        sent_any = False
+        while True:
+            left = None if wait_until is None else max(0.0, wait_until - time.monotonic())
+            params = {"name": name, "holder": holder, "ttl": _interval(ttl_s),
+                      "wait": _interval(left), "permits": permits}
+            sent = time.monotonic()
+            try:
+                token = self._call_once(SQL_ACQUIRE[kind], params,
+                                        wait_check=(left is None or left > 0), cancel=cancel)
+                break
+            except (psycopg.Error, NotConnected) as exc:
+                # no reply: the lease may be ours; ask again as the same holder,
+                # which returns the same token if it is (never a false success)
+                sent_any = sent_any or not isinstance(exc, NotConnected)
+                if cancel is not None and cancel.is_set():
+                    if not sent_any:
+                        raise
+                    raise OutcomeUnknown(f"acquire of {name!r} cancelled without a reply; "
+                                         "a lease it may have got ends at its ttl") from exc
+                if wait_until is not None:
+                    # a sent call may have been granted: retry for its ttl at least
+                    retry_until = max(sent + ttl_s, wait_until) if sent_any else wait_until
+                    if time.monotonic() + delay >= retry_until:
+                        if not sent_any:
+                            raise
+                        raise OutcomeUnknown(f"acquire of {name!r}: no reply ({exc}); "
+                                             "the outcome is unknown") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+        if token is None:
+            return None
+        lease = Lease(self, name, holder, int(token), kind, ttl_s, sent)
+        if keepalive:
+            lease._start_keepalive()
+        return lease
+
+    def acquire(self, name: str, ttl: Any = 30, wait: Any = 0, *, holder: Optional[str] = None,
+                keepalive: bool = True, cancel: Optional[threading.Event] = None) -> Optional[Lease]:
+        """An exclusive lease of name, or None when not granted within wait seconds.
+
+        wait=0 tries once, wait=None waits until granted (or cancel is set:
+        LockCancelled).  With keepalive the lease is renewed every ttl/3
+        until released.
+        """
+        return self._acquire(EXCLUSIVE, name, ttl, wait, holder, None, keepalive, cancel)
+
+    def acquire_shared(self, name: str, ttl: Any = 30, wait: Any = 0, *, holder: Optional[str] = None,
+                       keepalive: bool = True, cancel: Optional[threading.Event] = None) -> Optional[Lease]:
+        """A shared lease: any number at once, none while an exclusive one is live."""
+        return self._acquire(SHARED, name, ttl, wait, holder, None, keepalive, cancel)
+
+    def acquire_permit(self, name: str, permits: int, ttl: Any = 30, wait: Any = 0, *,
+                       holder: Optional[str] = None, keepalive: bool = True,
+                       cancel: Optional[threading.Event] = None) -> Optional[Lease]:
+        """One of at most `permits` leases of name (a counting semaphore)."""
+        return self._acquire(PERMIT, name, ttl, wait, holder, permits, keepalive, cancel)
+
+    @contextlib.contextmanager
+    def lock(self, name: str, ttl: Any = 30, wait: Any = None, **kwargs: Any) -> Iterator[Lease]:
+        """with client.lock(name, ttl=15) as lease: ... — LockTimeout when not granted."""
+        lease = self.acquire(name, ttl, wait, **kwargs)
+        if lease is None:
+            raise LockTimeout(f"lock {name!r} not granted within {wait} s")
+        with lease:
+            yield lease
+
+    def run(self, name: str, fn: Callable[[Lease], T], ttl: Any = 30, wait: Any = None,
+            **kwargs: Any) -> T:
+        """Run fn(lease) under an exclusive lease; LeaseLost is raised in fn when it is lost.
+
+        The exception is raised asynchronously in the calling thread at its
+        next Python instruction: code blocked in a C call (a socket read, a
+        sleep) sees it when that call returns.  Guard the writes with
+        lease.fenced() so that a late write is refused anyway.
+        """
+        target = threading.get_ident()
+        state = {"running": True}
+        guard = threading.Lock()
+
+        def interrupt(lease: Lease) -> None:
+            with guard:
+                if state["running"]:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target),
+                                                               ctypes.py_object(LeaseLost))
+
+        with self.lock(name, ttl, wait, **kwargs) as lease:
+            lease.on_lost(interrupt)
+            try:
+                try:
+                    return fn(lease)
+                finally:
+                    with guard:
+                        state["running"] = False
+                    lease._remove_callback(interrupt)
+            except LeaseLost as exc:
+                if exc.args:
+                    raise
+                raise LeaseLost(f"lease of {name!r} lost: {lease.lost_reason}") from None
+
+    # -- looking
+    def holders(self, name: str) -> List[Holder]:
+        """The live leases of name (lock_holder)."""
+        name = check_name(name)
+        with self.connection() as conn:
+            try:
+                rows = conn.execute(SQL_HOLDERS, (name,)).fetchall()
+            except psycopg.Error as exc:
+                if is_connection_error(exc, conn):
+                    raise
+                raise from_psycopg(exc) from exc
+        return [Holder(*r) for r in rows]
+
+    # -- leader election
+    def campaign(self, name: str, ttl: Any = 15, *, holder: Optional[str] = None,
+                 wait: Any = None, cancel: Optional[threading.Event] = None) -> Optional[Lease]:
+        """Become the leader of name: wait (forever by default) for its lease."""
+        return self.acquire(name, ttl, wait, holder=holder, cancel=cancel)
+
+    def leader(self, name: str) -> Optional[str]:
+        """The holder string of name's current leader, or None."""
+        for h in self.holders(name):
+            if h.kind == EXCLUSIVE:
+                return h.holder
+        return None
