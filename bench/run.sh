@@ -4,11 +4,11 @@
 #
 #   bench/run.sh                  full run (about 50 minutes, 22 of them the soak)
 #   bench/run.sh --quick          smoke run for CI: every figure once, tiny sizes
-#   bench/run.sh --only 3         one figure: 1 2 3 4 5 6 7 8 sweep (or a comma list)
+#   bench/run.sh --only 3         one figure: 1 2 3 4 5 6 7 8 sweep peers (or a comma list)
 #
 # Options:
 #   --quick               tiny sizes, one repetition, no soak (CI smoke test)
-#   --only LIST           figures to run (1..8, sweep; comma-separated)
+#   --only LIST           figures to run (1..8, sweep, peers; comma-separated)
 #   --reps N              repetitions of every measurement (default 3)
 #   --seconds S           length of one throughput run (default 10; sweep: S/2)
 #   --soak-minutes M      length of the bloat soak (default 15)
@@ -101,7 +101,7 @@ else
 	MEM_CALLS_BIG=1000000
 	TX_EVENTS_N=100000
 	SWEEP_CLIENTS="1 2 4 8 16 32 64"
-	DEFAULT_FIGS="1,2,3,4,5,6,7,8,sweep"
+	DEFAULT_FIGS="1,2,3,4,5,6,7,8,sweep,peers"
 fi
 SWEEP_SECONDS=$(( SECONDS_RUN / 2 > 1 ? SECONDS_RUN / 2 : 1 ))
 HO_SECONDS=$SECONDS_RUN
@@ -1232,6 +1232,11 @@ want 4 && figure4
 want 6 && figure6
 want 5 && figure5
 want 8 && figure8
+if want peers; then
+	# etcd, ZooKeeper and Redis beside lockservice: a harness and servers of its own
+	say "peers: bench/peers/run.sh (results in $HERE/peers/results)"
+	bash "$HERE/peers/run.sh" --seconds "$SECONDS_RUN" --reps "$REPS" || fail_check "bench/peers/run.sh failed"
+fi
 
 write_summaries
 
