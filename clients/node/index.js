@@ -1,0 +1,358 @@
+'use strict';
+// lockservice for Node.js over node-postgres: leases renewed in the
+// background, an AbortSignal that fires when a lease is lost, fenced
+// transactions, leader election, shared locks and semaphores.
+//
+// A lease is lost when a renewal is refused, or when no renewal was
+// confirmed by the local deadline: the monotonic time (performance.now())
+// the last confirmed call was sent, plus ttl, minus a margin (ttl/5). The
+// server keeps a lease confirmed by a call sent at t until at least t + ttl.
+
+const { performance } = require('node:perf_hooks');
+const crypto = require('node:crypto');
+const os = require('node:os');
+
+// Node 20 before 20.4 has no Symbol.asyncDispose: the well-known symbol's registry key
+if (!Symbol.asyncDispose) Object.defineProperty(Symbol, 'asyncDispose', { value: Symbol.for('nodejs.asyncDispose') });
+
+const RETRY_FIRST = 100;
+const RETRY_MAX = 1000;
+
+class LockServiceError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.name = 'LockServiceError';
+    this.code = code; // the SQLSTATE when the server sent one
+  }
+}
+class NotGrantedError extends LockServiceError {
+  constructor(name, wait) { super(`lock ${JSON.stringify(name)} not granted within ${wait} s`); this.name = 'NotGrantedError'; }
+}
+class LeaseLostError extends LockServiceError {
+  constructor(name, reason) { super(`lease of ${JSON.stringify(name)} lost: ${reason}`); this.name = 'LeaseLostError'; }
+}
+class OutcomeUnknownError extends LockServiceError {
+  constructor(message) { super(message); this.name = 'OutcomeUnknownError'; }
+}
+
+// node-postgres errors: a server error has a 5-character code; 57P0x means
+// the session was terminated (the reply may never have come).
+function isServerError(err) {
+  return err && typeof err.code === 'string' && err.code.length === 5 && !err.code.startsWith('57P');
+}
+function serverError(err) {
+  return isServerError(err) ? new LockServiceError(err.message, err.code) : err;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const SQL = {
+  exclusive: 'SELECT lockservice.lock_acquire($1, $2, $3::float8 * interval \'1 s\', $4::float8 * interval \'1 s\') AS token',
+  shared: 'SELECT lockservice.lock_acquire_shared($1, $2, $3::float8 * interval \'1 s\', $4::float8 * interval \'1 s\') AS token',
+  permit: 'SELECT lockservice.sem_acquire($1, $2, $5::int, $3::float8 * interval \'1 s\', $4::float8 * interval \'1 s\') AS token',
+};
+
+function checkName(v, what = 'name') {
+  if (typeof v !== 'string') throw new TypeError(`${what} must be a string`);
+  if (v === '') throw new RangeError(`${what} must not be empty`);
+  return v;
+}
+function checkSeconds(v, what, { allowZero, allowNull = false }) {
+  if (v === null || v === undefined) {
+    if (allowNull) return null;
+    throw new TypeError(`${what} must be a number of seconds`);
+  }
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`${what} must be a finite number of seconds`);
+  if (v < 0 || (v === 0 && !allowZero)) throw new RangeError(`${what} must be ${allowZero ? '>= 0' : '> 0'}, got ${v}`);
+  return v;
+}
+function defaultHolder() {
+  return `${os.hostname()}:${process.pid}:${crypto.randomBytes(6).toString('hex')}`;
+}
+
+class Lease {
+  constructor(client, name, holder, token, kind, ttl, sentAt) {
+    this.client = client;
+    this.name = name;
+    this.holder = holder;
+    this.token = token; // a BigInt: tokens exceed 2^53
+    this.kind = kind;
+    this.ttl = ttl;
+    this.margin = client.margin ?? ttl / 5;
+    this.lostReason = null;
+    this._confirmedSent = sentAt;
+    this._released = false;
+    this._controller = new AbortController();
+    this.signal = this._controller.signal; // aborted when the lease is lost (or released)
+    this.lost = new Promise((resolve) => { this._resolveLost = resolve; });
+    this._timer = null;
+  }
+
+  get deadline() { return this._confirmedSent + (this.ttl - this.margin) * 1000; }
+  get isLost() { return this.lostReason !== null; }
+
+  _markLost(reason) {
+    if (this._released || this.lostReason !== null) return;
+    this.lostReason = reason;
+    this._stop();
+    this._controller.abort(new LeaseLostError(this.name, reason));
+    this._resolveLost(reason);
+  }
+
+  _stop() {
+    if (this._timer) clearTimeout(this._timer);
+    this._timer = null;
+  }
+
+  _schedule(at) {
+    this._stop();
+    const next = Math.min(at, this.deadline);
+    this._timer = setTimeout(() => this._tick(at), Math.max(0, next - performance.now()));
+    this._timer.unref?.();
+  }
+
+  async _tick(due) {
+    if (this._released || this.isLost) return;
+    const now = performance.now();
+    if (now >= this.deadline) return this._markLost('no renewal confirmed by the local deadline');
+    if (now < due) return this._schedule(due);
+    const sent = performance.now();
+    let ok;
+    try {
+      ok = await this.client._renewOnce(this, null, this.deadline - sent);
+    } catch (err) {
+      if (this._released) return;
+      this._delay = Math.min((this._delay ?? RETRY_FIRST / 2) * 2, RETRY_MAX); // unconfirmed: retry, never counted
+      return this._schedule(performance.now() + this._delay);
+    }
+    this._delay = undefined;
+    if (this._released) return;
+    if (ok) {
+      this._confirmedSent = Math.max(this._confirmedSent, sent);
+      this._schedule(sent + (this.ttl / 3) * 1000);
+    } else {
+      this._markLost('renewal refused: the lease expired, was released or taken over');
+    }
+  }
+
+  _startKeepalive() { this._schedule(this._confirmedSent + (this.ttl / 3) * 1000); }
+
+  throwIfLost() {
+    if (!this.isLost && performance.now() >= this.deadline) this._markLost('no renewal confirmed by the local deadline');
+    if (this.isLost) throw new LeaseLostError(this.name, this.lostReason);
+  }
+
+  async renew(ttl = null) {
+    checkSeconds(ttl, 'ttl', { allowZero: false, allowNull: true });
+    const sent = performance.now();
+    const ok = await this.client._retrying(() => this.client._renewOnce(this, ttl, null), this.deadline, 'renew');
+    if (ok) {
+      if (ttl !== null) this.ttl = ttl;
+      this._confirmedSent = Math.max(this._confirmedSent, sent);
+    } else {
+      this._markLost('renewal refused: the lease expired, was released or taken over');
+    }
+    return ok;
+  }
+
+  async release() {
+    if (this._released) return false;
+    this._released = true;
+    this._stop();
+    try {
+      return await this.client._retrying(async () => {
+        const r = await this.client.pool.query('SELECT lockservice.lock_release($1, $2) AS ok', [this.name, this.token.toString()]);
+        return r.rows[0].ok;
+      }, performance.now() + Math.max(this.ttl, 1) * 1000, 'release');
+    } finally {
+      this._controller.abort(new LockServiceError('released'));
+    }
+  }
+
+  async resign() { return this.release(); }
+
+  // fence(resource, token) at the start of a transaction on pgClient; fn's
+  // writes commit only if no newer holder reached the resource (LS001).
+  async fenced(pgClient, fn, resource = this.name) {
+    checkName(resource, 'resource');
+    await pgClient.query('BEGIN');
+    try {
+      try {
+        await pgClient.query('SELECT lockservice.fence($1, $2)', [resource, this.token.toString()]);
+      } catch (err) { throw serverError(err); }
+      const result = await fn(pgClient);
+      await pgClient.query('COMMIT');
+      return result;
+    } catch (err) {
+      await pgClient.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  }
+
+  // lock_check in pgClient's open transaction: true holds the lease until it ends.
+  async check(pgClient) {
+    const r = await pgClient.query('SELECT lockservice.lock_check($1, $2) AS ok', [this.name, this.token.toString()]);
+    if (!r.rows[0].ok) this._markLost('lock_check: the lease is no longer held');
+    return r.rows[0].ok;
+  }
+}
+
+Lease.prototype[Symbol.asyncDispose] = Lease.prototype.release; // await using lease = ...
+
+class Client {
+  // pool: a pg.Pool (or anything with connect() and query()); options.margin
+  // in seconds. Every call is one statement or one short transaction without
+  // session state or named prepared statements (PgBouncer transaction mode).
+  constructor(pool, { margin = null } = {}) {
+    if (!pool || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
+      throw new TypeError('pool must be a pg.Pool');
+    }
+    this.pool = pool;
+    this.margin = checkSeconds(margin, 'margin', { allowZero: true, allowNull: true });
+  }
+
+  async _retrying(fn, until, what) {
+    let delay = RETRY_FIRST;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (isServerError(err)) throw serverError(err);
+        if (performance.now() + delay >= until) {
+          throw new OutcomeUnknownError(`${what}: no reply (${err.message}); the outcome is unknown`);
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, RETRY_MAX);
+      }
+    }
+  }
+
+  async _renewOnce(lease, ttl, timeoutMs) {
+    const conn = await this.pool.connect();
+    let broken = false;
+    let timer;
+    try {
+      const q = conn.query('SELECT lockservice.lock_renew($1, $2, $3::float8 * interval \'1 s\') AS ok',
+        [lease.name, lease.token.toString(), ttl]);
+      if (timeoutMs === null) return (await q).rows[0].ok;
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => { broken = true; reject(new Error('renewal timed out')); }, Math.max(1, timeoutMs));
+      });
+      q.catch(() => {});
+      return (await Promise.race([q, timeout])).rows[0].ok;
+    } catch (err) {
+      if (!isServerError(err)) broken = true;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      conn.release(broken ? true : undefined);
+    }
+  }
+
+  // one attempt; a wait runs in a transaction (the backend stays the same
+  // through PgBouncer) so that signal can cancel it with pg_cancel_backend
+  async _acquireOnce(kind, args, waiting, signal, sentFlag) {
+    const conn = await this.pool.connect();
+    sentFlag.sent = true;
+    let broken = false;
+    let onAbort;
+    try {
+      if (!waiting) return (await conn.query(SQL[kind], args)).rows[0].token;
+      await conn.query('BEGIN');
+      const pid = (await conn.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+      await conn.query("SELECT set_config('client_connection_check_interval', '1000', true)");
+      if (signal) {
+        onAbort = () => { this.pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {}); };
+        if (signal.aborted) onAbort(); else signal.addEventListener('abort', onAbort, { once: true });
+      }
+      const token = (await conn.query(SQL[kind], args)).rows[0].token;
+      await conn.query('COMMIT');
+      return token;
+    } catch (err) {
+      if (!isServerError(err)) broken = true;
+      else await conn.query('ROLLBACK').catch(() => { broken = true; });
+      throw err;
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+      conn.release(broken ? true : undefined);
+    }
+  }
+
+  async _acquire(kind, name, opts, permits) {
+    checkName(name);
+    const { ttl = 30, wait = 0, keepalive = true, signal = null } = opts ?? {};
+    checkSeconds(ttl, 'ttl', { allowZero: false });
+    checkSeconds(wait, 'wait', { allowZero: true, allowNull: true });
+    const holder = opts?.holder === undefined ? defaultHolder() : checkName(opts.holder, 'holder');
+    if (kind === 'permit' && (!Number.isInteger(permits) || permits < 1)) throw new RangeError('permits must be an integer >= 1');
+    if (signal !== null && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
+    const waitUntil = wait === null ? null : performance.now() + wait * 1000;
+    let delay = RETRY_FIRST;
+    const sentFlag = { sent: false };
+    for (;;) {
+      const left = waitUntil === null ? null : Math.max(0, (waitUntil - performance.now()) / 1000);
+      const args = [name, holder, ttl, left];
+      if (kind === 'permit') args.push(permits);
+      const sent = performance.now();
+      try {
+        const token = await this._acquireOnce(kind, args, left === null || left > 0, signal, sentFlag);
+        if (token === null) return null;
+        const lease = new Lease(this, name, holder, BigInt(token), kind, ttl, sent);
+        if (keepalive) lease._startKeepalive();
+        return lease;
+      } catch (err) {
+        if (isServerError(err)) throw serverError(err);
+        if (signal?.aborted) throw new OutcomeUnknownError(`acquire of ${JSON.stringify(name)} cancelled without a reply: a lease it got ends at its ttl`);
+        // no reply: ask again as the same holder (the same lease if it was granted)
+        if (waitUntil !== null) {
+          const until = sentFlag.sent ? Math.max(sent + ttl * 1000, waitUntil) : waitUntil;
+          if (performance.now() + delay >= until) {
+            if (!sentFlag.sent) throw err;
+            throw new OutcomeUnknownError(`acquire of ${JSON.stringify(name)}: no reply (${err.message}); the outcome is unknown`);
+          }
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, RETRY_MAX);
+      }
+    }
+  }
+
+  /** An exclusive lease, or null when not granted within opts.wait seconds (0: try once, null: forever). */
+  acquire(name, opts = {}) { return this._acquire('exclusive', name, opts); }
+  acquireShared(name, opts = {}) { return this._acquire('shared', name, opts); }
+  acquirePermit(name, permits, opts = {}) { return this._acquire('permit', name, opts, permits); }
+
+  /** fn(lease, signal) under an exclusive lease; signal aborts when it is lost (then LeaseLostError). */
+  async run(name, opts, fn) {
+    const { wait = null } = opts ?? {};
+    const lease = await this.acquire(name, { ...opts, wait });
+    if (lease === null) throw new NotGrantedError(name, wait);
+    try {
+      const lost = lease.lost.then((reason) => { throw new LeaseLostError(name, reason); });
+      lost.catch(() => {});
+      return await Promise.race([fn(lease, lease.signal), lost]);
+    } finally {
+      await lease.release().catch(() => {});
+    }
+  }
+
+  /** Become the leader of name: wait (forever by default) for its lease. */
+  campaign(name, holder, { ttl = 15, wait = null, signal = null } = {}) {
+    checkName(holder, 'holder');
+    return this.acquire(name, { ttl, wait, holder, signal });
+  }
+
+  async holders(name) {
+    checkName(name);
+    try {
+      const r = await this.pool.query('SELECT holder, token, kind, granted_at, expires_at FROM lockservice.lock_holder($1) ORDER BY granted_at, token', [name]);
+      return r.rows.map((h) => ({ ...h, token: BigInt(h.token) }));
+    } catch (err) { throw serverError(err); }
+  }
+
+  async leader(name) {
+    const h = (await this.holders(name)).find((x) => x.kind === 'exclusive');
+    return h ? h.holder : null;
+  }
+}
+
+module.exports = { Client, Lease, LockServiceError, NotGrantedError, LeaseLostError, OutcomeUnknownError };

@@ -1,0 +1,312 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, execFileSync } = require('node:child_process');
+const path = require('node:path');
+const readline = require('node:readline');
+const pg = require('pg');
+const { Client, NotGrantedError, LeaseLostError, OutcomeUnknownError, LockServiceError } = require('..');
+
+// the harness gives libpq keyword strings; node-postgres takes URLs
+function toUrl(dsn) {
+  if (!dsn) throw new Error('LS_DSN, LS_ADMIN_DSN, LS_BOUNCER_DSN: run through run-tests.sh');
+  const kv = Object.fromEntries(dsn.trim().split(/\s+/).map((p) => p.split('=')));
+  return `postgresql://${encodeURIComponent(kv.user)}@${kv.host}:${kv.port}/${encodeURIComponent(kv.dbname)}`;
+}
+const DSN = toUrl(process.env.LS_DSN);
+const ADMIN = toUrl(process.env.LS_ADMIN_DSN);
+const BOUNCER = toUrl(process.env.LS_BOUNCER_DSN);
+
+const pools = [];
+function makeClient(dsn = DSN) {
+  const pool = new pg.Pool({ connectionString: dsn, max: 10 });
+  pool.on('error', () => {}); // terminated idle connections in the tests
+  pools.push(pool);
+  return new Client(pool);
+}
+let n = 0;
+const uniq = () => `node-${process.pid}-${++n}`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function admin(sql, args = []) {
+  const c = new pg.Client({ connectionString: ADMIN });
+  await c.connect();
+  try { return (await c.query(sql, args)).rows; } finally { await c.end(); }
+}
+test.after(async () => { for (const p of pools) await p.end().catch(() => {}); });
+
+test('acquire, release, holders, same holder same token', async () => {
+  const c = makeClient(); const name = uniq();
+  const lease = await c.acquire(name, { ttl: 10 });
+  assert.equal(typeof lease.token, 'bigint');
+  assert.equal(await c.acquire(name, { ttl: 10 }), null);
+  assert.equal(await c.leader(name), lease.holder);
+  const again = await c.acquire(name, { ttl: 10, holder: lease.holder, keepalive: false });
+  assert.equal(again.token, lease.token);
+  assert.equal(await lease.release(), true);
+  assert.equal(await lease.release(), false);
+  const next = await c.acquire(name, { ttl: 10 });
+  assert.ok(next.token > lease.token);
+  await next.release();
+});
+
+test('wait: timeout, then granted on release; await using', async () => {
+  const c = makeClient(); const name = uniq();
+  const lease = await c.acquire(name, { ttl: 10 });
+  const t0 = Date.now();
+  assert.equal(await c.acquire(name, { ttl: 10, wait: 0.5 }), null);
+  assert.ok(Date.now() - t0 >= 400);
+  setTimeout(() => lease.release(), 500);
+  const second = await c.acquire(name, { ttl: 10, wait: 20 });
+  assert.ok(second.token > lease.token);
+  await second[Symbol.asyncDispose]();
+  assert.equal(await c.leader(name), null);
+});
+
+test('an aborted wait ends at once and grants nothing', async () => {
+  const c = makeClient(); const name = uniq();
+  const lease = await c.acquire(name, { ttl: 30 });
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 500);
+  const t0 = Date.now();
+  await assert.rejects(c.acquire(name, { ttl: 10, wait: null, signal: ac.signal }),
+    (e) => (e instanceof LockServiceError && e.code === '57014') || e instanceof OutcomeUnknownError);
+  assert.ok(Date.now() - t0 < 10000);
+  const hs = await c.holders(name);
+  assert.deepEqual(hs.map((h) => h.token), [lease.token]);
+  await lease.release();
+});
+
+test('keepalive keeps a short lease', async () => {
+  const c = makeClient(); const name = uniq();
+  const lease = await c.acquire(name, { ttl: 1.5 });
+  await sleep(4000);
+  assert.equal(lease.isLost, false);
+  const rows = await admin('SELECT count(*)::int AS n FROM lockservice.leases_live WHERE name = $1 AND expires_at > clock_timestamp()', [name]);
+  assert.equal(rows[0].n, 1);
+  assert.equal(await lease.release(), true);
+});
+
+test('bad input is refused before anything is sent', async () => {
+  const before = (await admin('SELECT (acquires + acquire_timeouts)::int AS n FROM lockservice.stats_counters()'))[0].n;
+  const c = makeClient();
+  await assert.rejects(c.acquire(''), RangeError);
+  await assert.rejects(c.acquire(null), TypeError);
+  await assert.rejects(c.acquire('n', { ttl: -1 }), RangeError);
+  await assert.rejects(c.acquire('n', { ttl: 0 }), RangeError);
+  await assert.rejects(c.acquire('n', { ttl: '10' }), TypeError);
+  await assert.rejects(c.acquire('n', { wait: -1 }), RangeError);
+  await assert.rejects(c.acquire('n', { holder: '' }), RangeError);
+  await assert.rejects(c.acquirePermit('n', 0), RangeError);
+  await assert.rejects(c.holders(''), RangeError);
+  assert.throws(() => new Client(null), TypeError);
+  const after = (await admin('SELECT (acquires + acquire_timeouts)::int AS n FROM lockservice.stats_counters()'))[0].n;
+  assert.equal(after, before);
+});
+
+test('fenced write: the stale holder is refused (LS001)', async () => {
+  const c = makeClient(); const name = uniq();
+  await admin('CREATE TABLE IF NOT EXISTS node_register (name text PRIMARY KEY, v bigint)');
+  await admin('GRANT SELECT, INSERT, UPDATE ON node_register TO PUBLIC');
+  const first = await c.acquire(name, { ttl: 10 });
+  await first.release();
+  const second = await c.acquire(name, { ttl: 10 });
+  const db = new pg.Client({ connectionString: DSN });
+  await db.connect();
+  const write = (l) => l.fenced(db, (tx) => tx.query(
+    'INSERT INTO node_register VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET v = excluded.v', [name, l.token.toString()]));
+  await write(second);
+  await assert.rejects(write(first), (e) => e.code === 'LS001');
+  const v = (await admin('SELECT v FROM node_register WHERE name = $1', [name]))[0].v;
+  assert.equal(BigInt(v), second.token);
+  await db.end();
+  await second.release();
+});
+
+test('shared leases and semaphores', async () => {
+  const c = makeClient(); const name = uniq();
+  const a = await c.acquireShared(name, { ttl: 10 });
+  const b = await c.acquireShared(name, { ttl: 10 });
+  assert.ok(a && b && a.token !== b.token);
+  assert.equal(await c.acquire(name, { ttl: 10 }), null);
+  await a.release(); await b.release();
+  const sem = `${name}-sem`;
+  const p1 = await c.acquirePermit(sem, 2, { ttl: 10 });
+  const p2 = await c.acquirePermit(sem, 2, { ttl: 10 });
+  assert.ok(p1 && p2);
+  assert.equal(await c.acquirePermit(sem, 2, { ttl: 10 }), null);
+  await assert.rejects(c.acquire(sem, { ttl: 10 }), (e) => e.code === 'LS004');
+  await p1.release(); await p2.release();
+});
+
+test('force_release: the lease reports lost and run aborts the work', async () => {
+  const c = makeClient(); const name = uniq();
+  const t0 = Date.now();
+  await assert.rejects(c.run(name, { ttl: 1.5, wait: 5 }, async (lease, signal) => {
+    await admin('SELECT lockservice.force_release($1)', [name]);
+    await new Promise((resolve) => signal.addEventListener('abort', resolve)); // would run forever
+    assert.ok(signal.reason instanceof LeaseLostError);
+    throw signal.reason;
+  }), (e) => e instanceof LeaseLostError && /refused/.test(e.message));
+  assert.ok(Date.now() - t0 < 5000);
+});
+
+function pgCtl(...args) {
+  execFileSync('pg_ctl', ['-D', process.env.LS_PGDATA, '-l', process.env.LS_PGLOG, '-w', ...args], { stdio: 'ignore' });
+}
+
+test('a server stop: lost by the local deadline, granted elsewhere only after', async () => {
+  const c = makeClient(); const name = uniq();
+  const lease = await c.acquire(name, { ttl: 3 });
+  const manual = await c.acquire(`${name}-m`, { ttl: 30, keepalive: false });
+  pgCtl('stop', '-m', 'fast');
+  let lostAt;
+  try {
+    await Promise.race([lease.lost, sleep(10000).then(() => { throw new Error('not lost'); })]);
+    lostAt = Date.now();
+    await assert.rejects(manual.renew(), (e) => !(e instanceof LockServiceError) || e instanceof OutcomeUnknownError);
+  } finally {
+    pgCtl('start');
+  }
+  const other = makeClient();
+  const got = await other.acquire(name, { ttl: 5, wait: 15 });
+  assert.ok(got);
+  assert.ok(lostAt < Date.now());
+  await got.release();
+});
+
+test('a paused holder: its deadline passed before the other grant; its late write is refused', async () => {
+  const c = makeClient(); const name = uniq();
+  const child = spawn(process.execPath, [path.join(__dirname, 'child_holder.js'), DSN, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: child.stdout });
+  const events = [];
+  const it = lines[Symbol.asyncIterator]();
+  const first = JSON.parse((await it.next()).value);
+  const firstDeadline = JSON.parse((await it.next()).value);
+  events.push(firstDeadline);
+  process.kill(child.pid, 'SIGSTOP');
+  const stoppedAt = Date.now();
+  try {
+    const lease = await c.acquire(name, { ttl: 10, wait: 20 });
+    const grantedAt = Date.now();
+    assert.ok(lease.token > BigInt(first.token));
+    const db = new pg.Client({ connectionString: DSN });
+    await db.connect();
+    await lease.fenced(db, async () => {}, 'register');
+    await db.end();
+    process.kill(child.pid, 'SIGCONT');
+    for await (const l of it) events.push(JSON.parse(l));
+    const deadlines = events.filter((e) => e.deadline && e.now < stoppedAt).map((e) => e.deadline);
+    assert.ok(Math.max(...deadlines) < grantedAt, 'the paused lease ran out before the other grant');
+    assert.ok(events.some((e) => e.write === 'refused' && e.code === 'LS001'), 'the late write was refused');
+    await lease.release();
+  } finally {
+    try { process.kill(child.pid, 'SIGCONT'); child.kill(); } catch { /* gone */ }
+  }
+});
+
+test('an acquire killed while waiting is retried as the same holder', async () => {
+  const c = makeClient(); const name = uniq();
+  const held = await c.acquire(name, { ttl: 30 });
+  const waiter = makeClient();
+  const pending = waiter.acquire(name, { ttl: 10, wait: 30, holder: 'w-1' });
+  let pids = [];
+  for (let i = 0; i < 200 && pids.length === 0; i++) {
+    await sleep(50);
+    pids = await admin("SELECT pid FROM pg_stat_activity WHERE usename = 'ls_app' AND state = 'active' AND query LIKE '%lock_acquire%'");
+  }
+  assert.ok(pids.length > 0, 'the waiting acquire never showed up');
+  await admin('SELECT pg_terminate_backend($1)', [pids[0].pid]);
+  await sleep(500);
+  await held.release();
+  const got = await pending;
+  assert.equal(got.holder, 'w-1');
+  const again = await waiter.acquire(name, { ttl: 10, holder: 'w-1', keepalive: false });
+  assert.equal(again.token, got.token);
+  await got.release();
+});
+
+test('killed renewals are retried; the lease is never lost', async () => {
+  const c = makeClient(); const name = uniq();
+  const lease = await c.acquire(name, { ttl: 3 });
+  const end = Date.now() + 6000;
+  let killed = 0;
+  while (Date.now() < end) {
+    killed += (await admin("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE usename = 'ls_app' AND query LIKE '%lock_renew%'"))[0].n;
+    await sleep(300);
+  }
+  assert.ok(killed > 0);
+  await sleep(1500);
+  assert.equal(lease.isLost, false, lease.lostReason);
+  assert.equal(await lease.release(), true);
+});
+
+test('through PgBouncer in transaction mode', async () => {
+  const c = makeClient(BOUNCER); const name = uniq();
+  for (let i = 0; i < 12; i++) {
+    const l = await c.acquire(name, { ttl: 10 });
+    assert.equal(await l.renew(), true);
+    assert.equal(await l.release(), true);
+  }
+  const l = await c.acquire(name, { ttl: 10 });
+  setTimeout(() => l.release(), 300);
+  const w = await c.acquire(name, { ttl: 10, wait: 20 });
+  assert.ok(w);
+  await w.release();
+});
+
+// ---- the four uses, as the examples run them, in processes of their own
+function example(file, ...args) {
+  const p = spawn(process.execPath, [path.join(__dirname, '..', 'examples', file), DSN, ...args.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const it = readline.createInterface({ input: p.stdout })[Symbol.asyncIterator]();
+  const done = new Promise((r) => p.on('exit', r));
+  return { p, next: async () => (await it.next()).value, done };
+}
+
+test('example: leader election with failover to a second process', async () => {
+  const name = uniq();
+  const a = example('leader.js', name, 'node-a', 60);
+  assert.match(await a.next(), /^node-a: campaigning/);
+  assert.match(await a.next(), /^leader node-a/);
+  const b = example('leader.js', name, 'node-b', 0.5);
+  assert.equal(await b.next(), 'node-b: campaigning; leader now: node-a');
+  a.p.kill('SIGKILL'); // the leader dies without resigning
+  const killed = Date.now();
+  assert.match(await b.next(), /^leader node-b/);
+  assert.ok(Date.now() - killed < 15000);
+  assert.equal(await b.done, 0);
+});
+
+test('example: singleton job', async () => {
+  const name = uniq();
+  const first = example('singleton.js', name, 2);
+  assert.match(await first.next(), /^running with token/);
+  const second = example('singleton.js', name, 0);
+  assert.equal(await second.next(), 'skipped: running elsewhere');
+  assert.equal(await first.next(), 'done');
+  assert.equal(await first.done, 0);
+});
+
+test('example: critical section with fenced writes', async () => {
+  const name = uniq();
+  await admin('CREATE TABLE IF NOT EXISTS node_counter (n bigint)');
+  await admin('GRANT SELECT, UPDATE ON node_counter TO PUBLIC');
+  await admin('TRUNCATE node_counter');
+  await admin('INSERT INTO node_counter VALUES (0)');
+  const procs = [0, 1, 2].map(() => example('critical-section.js', name, 25));
+  for (const p of procs) { assert.equal(await p.next(), 'ok'); assert.equal(await p.done, 0); }
+  assert.equal(Number((await admin('SELECT n FROM node_counter'))[0].n), 75);
+});
+
+test('example: reservation, never more than 2 at once', async () => {
+  const name = uniq();
+  const procs = [0, 1, 2].map(() => example('reservation.js', name, 2, 1));
+  const spans = [];
+  for (const p of procs) {
+    const s = Number((await p.next()).split(' ')[1]);
+    const e = Number((await p.next()).split(' ')[1]);
+    await p.done;
+    spans.push([s, e]);
+  }
+  spans.sort((x, y) => x[0] - y[0]);
+  assert.ok(spans[2][0] >= Math.min(spans[0][1], spans[1][1]) - 50, JSON.stringify(spans));
+});
