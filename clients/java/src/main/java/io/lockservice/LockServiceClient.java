@@ -1,0 +1,344 @@
+package io.lockservice;
+
+import java.net.InetAddress;
+import java.security.SecureRandom;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import javax.sql.DataSource;
+
+/**
+ * Leases from a database with the lockservice extension, over any JDBC
+ * {@link DataSource}. Every call takes a connection, runs one statement in
+ * autocommit (a waiting acquire: one short transaction) and gives it back.
+ * Through PgBouncer in transaction mode add {@code prepareThreshold=0} to the
+ * JDBC URL.
+ */
+public final class LockServiceClient implements AutoCloseable {
+    static final long RETRY_FIRST_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    static final long RETRY_MAX_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final DataSource dataSource;
+    private final Duration margin;
+    private final ScheduledExecutorService scheduler;
+    private final ExecutorService callers;
+
+    public LockServiceClient(DataSource dataSource) {
+        this(dataSource, null);
+    }
+
+    /** margin: how long before ttl a lease without a confirmed renewal counts as lost (null: ttl/5). */
+    public LockServiceClient(DataSource dataSource, Duration margin) {
+        this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+        if (margin != null && margin.isNegative()) throw new IllegalArgumentException("margin must be >= 0");
+        this.margin = margin;
+        ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(2, r -> {
+            Thread t = new Thread(r, "lockservice-keepalive");
+            t.setDaemon(true);
+            return t;
+        });
+        s.setRemoveOnCancelPolicy(true);
+        this.scheduler = s;
+        this.callers = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "lockservice-call");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    Duration margin() { return margin; }
+    ScheduledExecutorService scheduler() { return scheduler; }
+
+    @Override
+    public void close() {
+        scheduler.shutdownNow();
+        callers.shutdownNow();
+    }
+
+    static String checkName(String value, String what) {
+        if (value == null) throw new NullPointerException(what + " must not be null");
+        if (value.isEmpty()) throw new IllegalArgumentException(what + " must not be empty");
+        return value;
+    }
+
+    private static Duration checkTtl(Duration ttl) {
+        Objects.requireNonNull(ttl, "ttl");
+        if (ttl.isNegative() || ttl.isZero()) throw new IllegalArgumentException("ttl must be > 0, got " + ttl);
+        return ttl;
+    }
+
+    private static String defaultHolder() {
+        String host;
+        try {
+            host = InetAddress.getLocalHost().getHostName();
+        } catch (Exception e) {
+            host = "localhost";
+        }
+        byte[] b = new byte[6];
+        RANDOM.nextBytes(b);
+        return host + ":" + ProcessHandle.current().pid() + ":" + HexFormat.of().formatHex(b);
+    }
+
+    private static double seconds(Duration d) {
+        return d.toNanos() / 1e9;
+    }
+
+    /** An exclusive lease, waiting at most {@code wait} (ZERO: try once; null: until granted or interrupted). */
+    public Optional<Lease> tryAcquire(String name, Duration ttl, Duration wait) throws LockServiceException, InterruptedException {
+        return acquire("exclusive", name, ttl, wait, null, 0, true);
+    }
+
+    /** An exclusive lease, waiting until granted; interrupting the thread cancels the wait on the server. */
+    public Lease acquire(String name, Duration ttl) throws LockServiceException, InterruptedException {
+        return acquire("exclusive", name, ttl, null, null, 0, true).orElseThrow();
+    }
+
+    /** An exclusive lease as holder (a retry as the same holder returns the same lease). */
+    public Optional<Lease> tryAcquire(String name, Duration ttl, Duration wait, String holder) throws LockServiceException, InterruptedException {
+        return acquire("exclusive", name, ttl, wait, checkName(holder, "holder"), 0, true);
+    }
+
+    public Optional<Lease> tryAcquireShared(String name, Duration ttl, Duration wait) throws LockServiceException, InterruptedException {
+        return acquire("shared", name, ttl, wait, null, 0, true);
+    }
+
+    /** One of at most {@code permits} leases of name (a counting semaphore). */
+    public Optional<Lease> tryAcquirePermit(String name, int permits, Duration ttl, Duration wait) throws LockServiceException, InterruptedException {
+        if (permits < 1) throw new IllegalArgumentException("permits must be >= 1, got " + permits);
+        return acquire("permit", name, ttl, wait, null, permits, true);
+    }
+
+    private Optional<Lease> acquire(String kind, String name, Duration ttl, Duration wait, String holder, int permits, boolean keepalive)
+            throws LockServiceException, InterruptedException {
+        checkName(name, "name");
+        checkTtl(ttl);
+        if (wait != null && wait.isNegative()) throw new IllegalArgumentException("wait must be >= 0, got " + wait);
+        String h = holder != null ? holder : defaultHolder();
+        long start = System.nanoTime();
+        Long waitUntil = wait == null ? null : start + wait.toNanos();
+        long delay = RETRY_FIRST_NANOS;
+        boolean sentAny = false;
+        while (true) {
+            Double left = waitUntil == null ? null : Math.max(0, (waitUntil - System.nanoTime()) / 1e9);
+            long sent = System.nanoTime();
+            try {
+                Long token = acquireOnce(kind, name, h, ttl, left, permits);
+                if (token == null) return Optional.empty();
+                Lease lease = new Lease(this, name, h, token, kind, ttl, sent);
+                if (keepalive) lease.startKeepalive();
+                return Optional.of(lease);
+            } catch (SQLException e) {
+                if (LockServiceException.isServerError(e)) throw LockServiceException.of(e);
+                sentAny = sentAny || !"08001".equals(e.getSQLState());
+                // no reply: ask again as the same holder (the same lease if it was granted)
+                if (waitUntil != null) {
+                    long until = sentAny ? Math.max(sent + ttl.toNanos(), waitUntil) : waitUntil;
+                    if (System.nanoTime() + delay - until > 0) {
+                        if (!sentAny) throw new LockServiceException("cannot connect: " + e.getMessage(), e.getSQLState(), e);
+                        throw new OutcomeUnknownException("acquire of \"" + name + "\": no reply; the outcome is unknown", e);
+                    }
+                }
+                TimeUnit.NANOSECONDS.sleep(delay);
+                delay = Math.min(delay * 2, RETRY_MAX_NANOS);
+            }
+        }
+    }
+
+    private Long acquireOnce(String kind, String name, String holder, Duration ttl, Double waitSeconds, int permits)
+            throws SQLException, InterruptedException {
+        String sql = switch (kind) {
+            case "shared" -> "SELECT lockservice.lock_acquire_shared(?, ?, ? * interval '1 s', ? * interval '1 s')";
+            case "permit" -> "SELECT lockservice.sem_acquire(?, ?, ?, ? * interval '1 s', ? * interval '1 s')";
+            default -> "SELECT lockservice.lock_acquire(?, ?, ? * interval '1 s', ? * interval '1 s')";
+        };
+        boolean waiting = waitSeconds == null || waitSeconds > 0;
+        AtomicReference<Statement> running = new AtomicReference<>();
+        Future<Long> call = callers.submit(() -> {
+            try (Connection conn = dataSource.getConnection()) {
+                conn.setAutoCommit(!waiting);
+                try (PreparedStatement st = conn.prepareStatement(sql)) {
+                    running.set(st);
+                    int i = 1;
+                    st.setString(i++, name);
+                    st.setString(i++, holder);
+                    if ("permit".equals(kind)) st.setInt(i++, permits);
+                    st.setDouble(i++, seconds(ttl));
+                    if (waitSeconds == null) st.setNull(i, java.sql.Types.DOUBLE); else st.setDouble(i, waitSeconds);
+                    if (waiting) {
+                        try (Statement s = conn.createStatement()) {
+                            // the server notices within a second that a waiting client died
+                            s.execute("SELECT set_config('client_connection_check_interval', '1000', true)");
+                        }
+                    }
+                    Long token;
+                    try (ResultSet rs = st.executeQuery()) {
+                        rs.next();
+                        long t = rs.getLong(1);
+                        token = rs.wasNull() ? null : t;
+                    }
+                    if (waiting) conn.commit();
+                    return token;
+                } catch (SQLException e) {
+                    if (waiting && !conn.isClosed()) {
+                        try { conn.rollback(); } catch (SQLException ignored) { }
+                    }
+                    throw e;
+                }
+            }
+        });
+        try {
+            return call.get();
+        } catch (InterruptedException e) {
+            Statement st = running.get();
+            if (st != null) {
+                try { st.cancel(); } catch (SQLException ignored) { }
+            }
+            call.cancel(false);
+            throw e;
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof SQLException se) throw se;
+            throw new SQLException(e.getCause());
+        }
+    }
+
+    Boolean renewOnce(String name, long token, Duration ttl, int timeoutSeconds) throws SQLException {
+        try (Connection conn = dataSource.getConnection();
+             PreparedStatement st = conn.prepareStatement("SELECT lockservice.lock_renew(?, ?, ? * interval '1 s')")) {
+            conn.setAutoCommit(true);
+            st.setQueryTimeout(timeoutSeconds);
+            st.setString(1, name);
+            st.setLong(2, token);
+            if (ttl == null) st.setNull(3, java.sql.Types.DOUBLE); else st.setDouble(3, seconds(ttl));
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    boolean release(String name, long token, long ttlNanos) throws LockServiceException {
+        long until = System.nanoTime() + Math.max(ttlNanos, TimeUnit.SECONDS.toNanos(1));
+        long delay = RETRY_FIRST_NANOS;
+        while (true) {
+            try (Connection conn = dataSource.getConnection();
+                 PreparedStatement st = conn.prepareStatement("SELECT lockservice.lock_release(?, ?)")) {
+                conn.setAutoCommit(true);
+                st.setString(1, name);
+                st.setLong(2, token);
+                try (ResultSet rs = st.executeQuery()) {
+                    rs.next();
+                    return rs.getBoolean(1);
+                }
+            } catch (SQLException e) {
+                if (LockServiceException.isServerError(e)) throw LockServiceException.of(e);
+                if (System.nanoTime() + delay - until > 0) {
+                    throw new OutcomeUnknownException("release of \"" + name + "\": no reply; the outcome is unknown", e);
+                }
+                try {
+                    TimeUnit.NANOSECONDS.sleep(delay);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new OutcomeUnknownException("release of \"" + name + "\" interrupted", e);
+                }
+                delay = Math.min(delay * 2, RETRY_MAX_NANOS);
+            }
+        }
+    }
+
+    /** Work run under a lease. */
+    @FunctionalInterface
+    public interface LeaseWork<T> {
+        T run(Lease lease) throws Exception;
+    }
+
+    /**
+     * Runs work under an exclusive lease (waiting at most {@code wait}, null:
+     * forever); when the lease is lost the calling thread is interrupted and
+     * run throws LeaseLostException. Work should honour interruption; guard
+     * its writes with {@link Lease#fence}.
+     */
+    public <T> T run(String name, Duration ttl, Duration wait, LeaseWork<T> work) throws Exception {
+        Optional<Lease> got = acquire("exclusive", name, ttl, wait, null, 0, true);
+        if (got.isEmpty()) throw new NotGrantedException("lock \"" + name + "\" not granted within " + wait);
+        Thread me = Thread.currentThread();
+        Object guard = new Object();
+        boolean[] running = {true};
+        Runnable interrupt = () -> {
+            synchronized (guard) {
+                if (running[0]) me.interrupt();
+            }
+        };
+        try (Lease lease = got.get()) {
+            lease.onLost(interrupt);
+            try {
+                return work.run(lease);
+            } catch (InterruptedException e) {
+                if (lease.isLost()) throw new LeaseLostException("lease of \"" + name + "\" lost: " + lease.lostReason());
+                throw e;
+            } finally {
+                synchronized (guard) {
+                    running[0] = false;
+                }
+                lease.removeListener(interrupt);
+                if (lease.isLost()) {
+                    Thread.interrupted(); // clear it: the loss is reported by the exception
+                    throw new LeaseLostException("lease of \"" + name + "\" lost: " + lease.lostReason());
+                }
+            }
+        }
+    }
+
+    /** Becomes the leader of name (waits until elected or interrupted). */
+    public Lease campaign(String name, String holder, Duration ttl) throws LockServiceException, InterruptedException {
+        return acquire("exclusive", name, ttl, null, checkName(holder, "holder"), 0, true).orElseThrow();
+    }
+
+    /** The holder string of name's leader, if any. */
+    public Optional<String> leader(String name) throws LockServiceException {
+        for (HolderInfo h : holders(name)) {
+            if ("exclusive".equals(h.kind())) return Optional.of(h.holder());
+        }
+        return Optional.empty();
+    }
+
+    /** A live lease as lock_holder() reports it. */
+    public record HolderInfo(String holder, long token, String kind, OffsetDateTime grantedAt, OffsetDateTime expiresAt) { }
+
+    /** The live leases of name. */
+    public List<HolderInfo> holders(String name) throws LockServiceException {
+        checkName(name, "name");
+        try (Connection conn = dataSource.getConnection();
+             PreparedStatement st = conn.prepareStatement(
+                 "SELECT holder, token, kind, granted_at, expires_at FROM lockservice.lock_holder(?) ORDER BY granted_at, token")) {
+            st.setString(1, name);
+            List<HolderInfo> out = new ArrayList<>();
+            try (ResultSet rs = st.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new HolderInfo(rs.getString(1), rs.getLong(2), rs.getString(3),
+                        rs.getObject(4, OffsetDateTime.class), rs.getObject(5, OffsetDateTime.class)));
+                }
+            }
+            return out;
+        } catch (SQLException e) {
+            throw LockServiceException.of(e);
+        }
+    }
+}
