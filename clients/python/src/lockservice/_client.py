@@ -75,6 +75,19 @@ def check_permits(permits: Any) -> int:
     return permits
 
 
+def check_acquire(kind: str, name: Any, ttl: Any, wait: Any, holder: Any,
+                  permits: Any) -> "tuple[str, float, Optional[float], str, Optional[int]]":
+    """An acquire's arguments checked (before anything is sent): name, ttl, wait, holder, permits."""
+    name = check_name(name)
+    ttl_s = check_seconds(ttl, "ttl", allow_zero=False)
+    assert ttl_s is not None
+    wait_s = check_seconds(wait, "wait", allow_zero=True, allow_none=True)
+    holder = check_name(holder, "holder") if holder is not None else default_holder()
+    if kind == PERMIT:
+        permits = check_permits(permits)
+    return name, ttl_s, wait_s, holder, permits
+
+
 def default_holder() -> str:
     """host:pid:random — unique per lease, stable across retries of one acquire."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -101,7 +114,24 @@ class Holder:
     expires_at: datetime
 
 
-class Lease:
+class LeaseBase:
+    """What the thread and asyncio leases share: the lease and its local deadline."""
+
+    def __init__(self, client: Any, name: str, holder: str, token: int,
+                 kind: str, ttl: float, sent_at: float) -> None:
+        self.client = client
+        self.name = name
+        self.holder = holder
+        self.token = token
+        self.kind = kind
+        self.ttl = ttl
+        self.margin = client.margin if client.margin is not None else ttl / 5
+        self.lost_reason: Optional[str] = None
+        self._released = False
+        self._confirmed_sent = sent_at
+
+
+class Lease(LeaseBase):
     """A lease held by this process, kept alive in the background.
 
     ``lost`` is set when the lease is lost: a renewal was refused, or no
@@ -112,18 +142,9 @@ class Lease:
 
     def __init__(self, client: "Client", name: str, holder: str, token: int,
                  kind: str, ttl: float, sent_at: float) -> None:
-        self.client = client
-        self.name = name
-        self.holder = holder
-        self.token = token
-        self.kind = kind
-        self.ttl = ttl
-        self.margin = client.margin if client.margin is not None else ttl / 5
+        super().__init__(client, name, holder, token, kind, ttl, sent_at)
         self.lost = threading.Event()
-        self.lost_reason: Optional[str] = None
-        self._released = False
         self._cond = threading.Condition()
-        self._confirmed_sent = sent_at
         self._callbacks: List[Callable[["Lease"], None]] = []
         self._threads: List[threading.Thread] = []
 
@@ -429,13 +450,7 @@ class Client:
     def _acquire(self, kind: str, name: str, ttl: Any, wait: Any, holder: Optional[str],
                  permits: Optional[int], keepalive: bool,
                  cancel: Optional[threading.Event]) -> Optional[Lease]:
-        name = check_name(name)
-        ttl_s = check_seconds(ttl, "ttl", allow_zero=False)
-        assert ttl_s is not None
-        wait_s = check_seconds(wait, "wait", allow_zero=True, allow_none=True)
-        holder = check_name(holder, "holder") if holder is not None else default_holder()
-        if kind == PERMIT:
-            permits = check_permits(permits)
+        name, ttl_s, wait_s, holder, permits = check_acquire(kind, name, ttl, wait, holder, permits)
         if cancel is not None and not isinstance(cancel, threading.Event):
             raise TypeError("cancel must be a threading.Event")
         start = time.monotonic()

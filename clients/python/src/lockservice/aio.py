@@ -14,30 +14,20 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Optional, TypeVar
 import psycopg
 
 from ._client import (EXCLUSIVE, PERMIT, RETRY_FIRST, RETRY_MAX, SHARED, SQL_ACQUIRE,
-                      SQL_FENCE, SQL_RELEASE, SQL_RENEW, SQL_WAIT_CHECK, _interval,
-                      check_name, check_permits, check_seconds, default_holder,
-                      is_connection_error)
+                      SQL_FENCE, SQL_RELEASE, SQL_RENEW, SQL_WAIT_CHECK, LeaseBase, _interval,
+                      check_acquire, check_name, check_seconds, is_connection_error)
 from ._errors import LeaseLost, LockTimeout, OutcomeUnknown, from_psycopg
 
 T = TypeVar("T")
 
 
-class AsyncLease:
+class AsyncLease(LeaseBase):
     """A lease kept alive by a task; ``lost`` is an asyncio.Event."""
 
     def __init__(self, client: "AsyncClient", name: str, holder: str, token: int,
                  kind: str, ttl: float, sent_at: float) -> None:
-        self.client = client
-        self.name = name
-        self.holder = holder
-        self.token = token
-        self.kind = kind
-        self.ttl = ttl
-        self.margin = client.margin if client.margin is not None else ttl / 5
+        super().__init__(client, name, holder, token, kind, ttl, sent_at)
         self.lost = asyncio.Event()
-        self.lost_reason: Optional[str] = None
-        self._confirmed_sent = sent_at
-        self._released = False
         self._task: Optional[asyncio.Task[None]] = None
 
     @property
@@ -172,13 +162,7 @@ class AsyncClient:
 
     async def _acquire(self, kind: str, name: str, ttl: Any, wait: Any, holder: Optional[str],
                        permits: Optional[int]) -> Optional[AsyncLease]:
-        name = check_name(name)
-        ttl_s = check_seconds(ttl, "ttl", allow_zero=False)
-        assert ttl_s is not None
-        wait_s = check_seconds(wait, "wait", allow_zero=True, allow_none=True)
-        holder = check_name(holder, "holder") if holder is not None else default_holder()
-        if kind == PERMIT:
-            permits = check_permits(permits)
+        name, ttl_s, wait_s, holder, permits = check_acquire(kind, name, ttl, wait, holder, permits)
         wait_until = None if wait_s is None else time.monotonic() + wait_s
         delay = RETRY_FIRST
         while True:
