@@ -174,12 +174,20 @@ ls_private_postgres() {
 # ls_port_in_use PORT: true when something accepts TCP connections on
 # localhost:PORT.
 ls_port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    # a client connection's local port blocks a listener's bind as well
+    command -v ss >/dev/null && [[ -n $(ss -Htan "sport = :$1" 2>/dev/null) ]]
 }
 
-# ls_free_port: print a TCP port (50000-60199) that nothing listens on.
+# ls_free_port: print a TCP port that nothing uses, below the kernel's range
+# of ephemeral ports (client connections take those: a server started on
+# one of them can find it taken by then).
 ls_free_port() {
-    local port=$((50000 + RANDOM % 10000)) tries=0
+    local low=32768 port tries=0
+    [[ -r /proc/sys/net/ipv4/ip_local_port_range ]] &&
+        read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+    ((low > 12000)) || low=32768
+    port=$((low - 12000 + RANDOM % 10000))
     while ((tries < 200)); do
         if ! ls_port_in_use "$port"; then
             printf '%s\n' "$port"
