@@ -43,6 +43,9 @@ SQL_HOLDERS = ("SELECT holder, token, kind::text, granted_at, expires_at "
 SQL_WAIT_CHECK = "SELECT pg_catalog.set_config('client_connection_check_interval', '1000', true)"
 
 
+RENEWAL_REFUSED = "renewal refused: the lease expired, was released or taken over"
+
+
 def check_name(name: Any, what: str = "name") -> str:
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a str, not {type(name).__name__}")
@@ -130,6 +133,22 @@ class LeaseBase:
         self._released = False
         self._confirmed_sent = sent_at
 
+    def _confirm(self, sent_at: float, ttl: Optional[float] = None) -> None:
+        if ttl is not None:
+            self.ttl = ttl
+        self._confirmed_sent = max(self._confirmed_sent, sent_at)
+
+    def _mark_lost(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def _renewed(self, ok: bool, sent_at: float) -> Optional[float]:
+        """After a renewal's reply: when the next one is due, or None once refused (lost)."""
+        if ok:
+            self._confirm(sent_at)
+            return sent_at + self.ttl / 3
+        self._mark_lost(RENEWAL_REFUSED)
+        return None
+
 
 class Lease(LeaseBase):
     """A lease held by this process, kept alive in the background.
@@ -212,7 +231,7 @@ class Lease(LeaseBase):
         if ok:
             self._confirm(sent, new_ttl)
         else:
-            self._mark_lost("renewal refused: the lease expired, was released or taken over")
+            self._mark_lost(RENEWAL_REFUSED)
         return bool(ok)
 
     def release(self) -> bool:
@@ -320,12 +339,10 @@ class Lease(LeaseBase):
                     delay = min(delay * 2, RETRY_MAX)
                     continue
                 delay = RETRY_FIRST
-                if row and row[0]:
-                    self._confirm(sent)
-                    due = sent + self.ttl / 3
-                else:
-                    self._mark_lost("renewal refused: the lease expired, was released or taken over")
+                next_due = self._renewed(bool(row and row[0]), sent)
+                if next_due is None:
                     return
+                due = next_due
         finally:
             if conn is not None:
                 conn.close()

@@ -69,12 +69,10 @@ class AsyncLease(LeaseBase):
                     delay = min(delay * 2, RETRY_MAX)
                     continue
                 delay = RETRY_FIRST
-                if row and row[0]:
-                    self._confirmed_sent = max(self._confirmed_sent, sent)
-                    due = sent + self.ttl / 3
-                else:
-                    self._mark_lost("renewal refused: the lease expired, was released or taken over")
+                next_due = self._renewed(bool(row and row[0]), sent)
+                if next_due is None:
                     return
+                due = next_due
         finally:
             if conn is not None:
                 await conn.close()
