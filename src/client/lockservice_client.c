@@ -293,18 +293,65 @@ ls_sqlstate(const LsClient *client)
 	return client->sqlstate;
 }
 
-LsStatus
-ls_connect(LsClient *client, int64_t deadline)
+/* the value of KEYWORD in a started connection's options, or "" (malloc'd; free it) */
+static char *
+ConnOption(PGconn *conn, const char *keyword)
 {
-	const char *keywords[4];
-	const char *values[4];
-	int			n = 0;
-	PostgresPollingStatusType poll_status = PGRES_POLLING_WRITING;
-	int64_t		timeout;
+	PQconninfoOption *opts = PQconninfo(conn);
+	PQconninfoOption *opt;
+	char	   *val = NULL;
 
-	if (client->conn != NULL && PQstatus(client->conn) == CONNECTION_OK)
-		return LS_OK;
-	ls_disconnect(client);
+	if (opts != NULL)
+	{
+		for (opt = opts; opt->keyword != NULL; opt++)
+			if (strcmp(opt->keyword, keyword) == 0 && opt->val != NULL)
+				val = strdup(opt->val);
+		PQconninfoFree(opts);
+	}
+	return val ? val : strdup("");
+}
+
+/* the IDX-th element of a comma-separated list, or the only one; "" when absent */
+static void
+ListItem(const char *list, int idx, char *out, size_t outsz)
+{
+	const char *p = list;
+	size_t		len;
+
+	if (strchr(list, ',') == NULL)
+	{
+		snprintf(out, outsz, "%s", list);
+		return;
+	}
+	for (; idx > 0 && p != NULL; idx--)
+	{
+		p = strchr(p, ',');
+		if (p != NULL)
+			p++;
+	}
+	if (p == NULL)
+	{
+		out[0] = '\0';
+		return;
+	}
+	len = strcspn(p, ",");
+	if (len >= outsz)
+		len = outsz - 1;
+	memcpy(out, p, len);
+	out[len] = '\0';
+}
+
+/*
+ * Starts a connection with the client's conninfo; a non-NULL host
+ * (with hostaddr and port) overrides the conninfo's list: keywords later in
+ * the array win over those the expanded conninfo gave.
+ */
+static PGconn *
+StartConnection(LsClient *client, const char *host, const char *hostaddr, const char *port)
+{
+	const char *keywords[8];
+	const char *values[8];
+	int			n = 0;
 
 	if (client->conninfo[0] != '\0')
 	{
@@ -318,10 +365,29 @@ ls_connect(LsClient *client, int64_t deadline)
 	}
 	keywords[n] = "fallback_application_name";
 	values[n++] = "lockservice";
+	if (host != NULL)
+	{
+		keywords[n] = "host";
+		values[n++] = host;
+		keywords[n] = "hostaddr";
+		values[n++] = hostaddr;
+		keywords[n] = "port";
+		values[n++] = port;
+	}
 	keywords[n] = NULL;
 	values[n] = NULL;
+	return PQconnectStartParams(keywords, values, 1);
+}
 
-	client->conn = PQconnectStartParams(keywords, values, 1);
+/*
+ * Drives a started connection to the end or to the deadline.  LS_OK, or
+ * LS_NOT_CONNECTED with the error set and the connection closed.
+ */
+static LsStatus
+CompleteConnection(LsClient *client, int64_t deadline)
+{
+	PostgresPollingStatusType poll_status = PGRES_POLLING_WRITING;
+
 	if (client->conn == NULL)
 	{
 		SetError(client, "out of memory");
@@ -333,13 +399,6 @@ ls_connect(LsClient *client, int64_t deadline)
 		ls_disconnect(client);
 		return LS_NOT_CONNECTED;
 	}
-
-	timeout = ConnectTimeoutOf(client->conn);
-	if (timeout == 0)
-		timeout = LS_DEFAULT_CONNECT_TIMEOUT_MS;
-	if (deadline == 0 || deadline > ls_now_ms() + timeout)
-		deadline = ls_now_ms() + timeout;
-
 	while (poll_status != PGRES_POLLING_OK)
 	{
 		int			rc;
@@ -362,6 +421,74 @@ ls_connect(LsClient *client, int64_t deadline)
 		}
 		poll_status = PQconnectPoll(client->conn);
 	}
+	return LS_OK;
+}
+
+/*
+ * Connects, by the caller's deadline (0: none).  With several hosts (a
+ * multi-host conninfo, or PGHOST) each host is tried in turn with a
+ * timeout of its own, connect_timeout (default 10 s), as libpq's blocking
+ * connect does: libpq's non-blocking connect has no timeout, so one host
+ * that drops packets (a partitioned old primary first in the list) would
+ * otherwise use up the whole attempt and the next hosts were never tried.
+ */
+LsStatus
+ls_connect(LsClient *client, int64_t deadline)
+{
+	int64_t		timeout;
+	char	   *hosts, *hostaddrs, *ports;
+	int			nhosts = 1;
+	LsStatus	status = LS_NOT_CONNECTED;
+
+	if (client->conn != NULL && PQstatus(client->conn) == CONNECTION_OK)
+		return LS_OK;
+	ls_disconnect(client);
+
+	/* the options as libpq resolved them (conninfo, then the environment) */
+	client->conn = StartConnection(client, NULL, NULL, NULL);
+	if (client->conn == NULL || PQstatus(client->conn) == CONNECTION_BAD)
+		return CompleteConnection(client, deadline);
+	timeout = ConnectTimeoutOf(client->conn);
+	if (timeout == 0)
+		timeout = LS_DEFAULT_CONNECT_TIMEOUT_MS;
+	hosts = ConnOption(client->conn, "host");
+	hostaddrs = ConnOption(client->conn, "hostaddr");
+	ports = ConnOption(client->conn, "port");
+	for (const char *p = hosts[0] ? hosts : hostaddrs; *p; p++)
+		if (*p == ',')
+			nhosts++;
+
+	if (nhosts == 1)
+	{
+		/* one host: the connection started above */
+		int64_t		d = ls_now_ms() + timeout;
+
+		status = CompleteConnection(client, deadline != 0 && deadline < d ? deadline : d);
+	}
+	else
+	{
+		ls_disconnect(client);
+		for (int i = 0; i < nhosts; i++)
+		{
+			char		host[1024], hostaddr[256], port[64];
+			int64_t		d = ls_now_ms() + timeout;
+
+			if (deadline != 0 && ls_now_ms() >= deadline)
+				break;
+			ListItem(hosts, i, host, sizeof host);
+			ListItem(hostaddrs, i, hostaddr, sizeof hostaddr);
+			ListItem(ports, i, port, sizeof port);
+			client->conn = StartConnection(client, host, hostaddr, port);
+			status = CompleteConnection(client, deadline != 0 && deadline < d ? deadline : d);
+			if (status == LS_OK || (client->interrupt != NULL && *client->interrupt))
+				break;
+		}
+	}
+	free(hosts);
+	free(hostaddrs);
+	free(ports);
+	if (status != LS_OK)
+		return status;
 
 	PQsetNoticeReceiver(client->conn, NoticeReceiver, client);
 	if (PQsetnonblocking(client->conn, 1) != 0)
