@@ -14,6 +14,9 @@
 #   tap        prove                 test/t/*.pl with PostgreSQL::Test::Cluster
 #   clients    run-tests.sh          clients/*/run-tests.sh and monitoring/run-tests.sh,
 #                                    each against its own server and PgBouncer
+#   ha         ha-ci.sh              test/safety/ha-ci.sh: the safety checker on a
+#                                    three-node Patroni cluster in network namespaces
+#                                    (as root; skipped where namespaces cannot be made)
 #
 # A suite whose directory holds no tests is skipped.  A failing suite does not
 # stop the others; its diffs / failure output are shown after it.  The last
@@ -82,7 +85,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SUITES=(regress isolation pgtap tap clients)
+ALL_SUITES=(regress isolation pgtap tap clients ha)
 PGXS_DIR=/usr/lib/postgresql/${LS_PG_VERSION}/lib/pgxs
 MAX_DIFF_LINES=${LOCKSERVICE_MAX_DIFF_LINES:-2000}
 
@@ -113,6 +116,12 @@ stop_and_tidy() {
     if [[ -n $PGTAP_DATA ]]; then
         ls_pg_stop "$PGTAP_DATA" immediate
         PGTAP_DATA=''
+    fi
+    if [[ -n $WORK && -d $WORK/ha ]]; then
+        # the ha suite's cluster, after an interruption: Patroni first, or it
+        # restarts the postmasters stopped below
+        env LOCKSERVICE_HA_DIR="$WORK/ha" LOCKSERVICE_HA_NAME=lsci LOCKSERVICE_HA_NET=10.89.1 \
+            bash "$LS_ROOT/scripts/ha.sh" down >/dev/null 2>&1 || true
     fi
     if [[ -n $WORK && -d $WORK ]]; then
         ls_stop_all_under "$WORK"
@@ -512,6 +521,31 @@ run_clients() {
     fi
 }
 
+# run_ha: test/safety/ha-ci.sh as root (network namespaces), on the private
+# PostgreSQL copy, with names and a subnet of its own so that a cluster of
+# scripts/ha.sh the user runs is not touched.
+run_ha() {
+    ls_header "ha: the safety checker on a Patroni cluster (test/safety/ha-ci.sh)"
+    local log=$WORK/logs/ha.log rc=0 line pass=0 fail=0
+    if ! ip netns add lsci-probe 2>/dev/null; then
+        ls_info "network namespaces cannot be created here (needs root with CAP_SYS_ADMIN): ha suite skipped"
+        RESULTS+=("ha         skipped (network namespaces cannot be created here)")
+        return 0
+    fi
+    ip netns del lsci-probe
+    env LSCHECK_DIR="$WORK/ha-check" LOCKSERVICE_HA_DIR="$WORK/ha" LOCKSERVICE_HA_NAME=lsci \
+        LOCKSERVICE_HA_NET=10.89.1 LOCKSERVICE_HA_BINDIR="$LS_PG_BIN" LOCKSERVICE_HA_NO_INSTALL=1 \
+        bash "$SRC/test/safety/ha-ci.sh" </dev/null 2>&1 | tee "$log" || rc=$?
+    line=$(grep -E '^ha: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
+    if [[ -n $line ]]; then
+        read -r pass fail < <(sed -E 's/^ha: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/' <<<"$line")
+    fi
+    if ((rc != 0 && fail == 0)); then
+        fail=1
+    fi
+    record ha "$pass" "$fail"
+}
+
 # ---- main ----------------------------------------------------------------
 
 SUITES=()
@@ -562,7 +596,7 @@ if [[ ${#SUITES[@]} -eq 0 ]]; then
 fi
 for s in "${SUITES[@]}"; do
     case $s in
-        regress | isolation | pgtap | tap | clients) ;;
+        regress | isolation | pgtap | tap | clients | ha) ;;
         *) ls_die "unknown suite '$s' (choose from: ${ALL_SUITES[*]})" ;;
     esac
 done
@@ -575,6 +609,9 @@ trap 'exit 143' TERM
 ls_header "packages"
 if [[ " ${SUITES[*]} " == *" clients "* ]]; then
     ls_add_client_packages
+fi
+if [[ " ${SUITES[*]} " == *" ha "* ]]; then
+    LS_PACKAGES+=(patroni python3-etcd etcd-server nftables iproute2)
 fi
 ls_ensure_packages
 ls_info "all required packages are installed"
@@ -603,6 +640,7 @@ for suite in "${SUITES[@]}"; do
         pgtap) run_pgtap ;;
         tap) run_tap ;;
         clients) run_clients ;;
+        ha) run_ha ;;
     esac
 done
 finish

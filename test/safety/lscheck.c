@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pwd.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/time.h>
@@ -94,8 +95,15 @@ static struct
 	bool		unsafe;			/* synchronous_commit = off, sync_grants = off */
 	bool		keep_server;
 	bool		initdb;
-	bool		nem_pause, nem_terminate, nem_kill, nem_expire, nem_clock;
+	bool		nem_on[16];		/* by NEM_* kind */
 	const char *faketime_lib;
+	/* an external cluster (Patroni): see usage() */
+	const char *conninfo;
+	const char *fault_cmd;
+	char	   *client_netns[8];
+	int			n_client_netns;
+	int			hold_min_ms;
+	int			hold_max_ms;
 }			opt;
 
 /* ------------------------------------------------------------------ */
@@ -324,9 +332,13 @@ try_connect(const char *user, const char *appname, const char *db)
 	char		ci[1024];
 	PGconn	   *c;
 
-	snprintf(ci, sizeof ci,
-			 "host=%s port=%d dbname=%s user=%s application_name=%s connect_timeout=10",
-			 opt.host, opt.port, db, user, appname);
+	if (opt.conninfo)
+		snprintf(ci, sizeof ci, "%s dbname=%s user=%s application_name=%s",
+				 opt.conninfo, db, user, appname);
+	else
+		snprintf(ci, sizeof ci,
+				 "host=%s port=%d dbname=%s user=%s application_name=%s connect_timeout=10",
+				 opt.host, opt.port, db, user, appname);
 	c = PQconnectdb(ci);
 	if (PQstatus(c) != CONNECTION_OK)
 	{
@@ -799,6 +811,23 @@ client_main(int id)
 	free(path);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_DFL);
+	if (opt.n_client_netns > 0)
+	{
+		/* this client's network: a namespace of the external cluster's */
+		const char *ns = opt.client_netns[id % opt.n_client_netns];
+		char		nspath[PATH_MAX];
+		int			fd;
+
+		snprintf(nspath, sizeof nspath, "%s%s", ns[0] == '/' ? "" : "/var/run/netns/", ns);
+		fd = open(nspath, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
+		{
+			fprintf(stderr, "lscheck: client %d: cannot enter network namespace %s: %s\n", id,
+					nspath, strerror(errno));
+			_exit(2);
+		}
+		close(fd);
+	}
 
 	while (!shm->stop)
 	{
@@ -885,9 +914,16 @@ client_main(int id)
 
 enum
 {
-	NEM_PAUSE, NEM_TERMINATE, NEM_KILL, NEM_EXPIRE, NEM_CLOCK, NEM_N
+	NEM_PAUSE, NEM_TERMINATE, NEM_KILL, NEM_EXPIRE, NEM_CLOCK,
+	/* an external cluster's faults, applied by --fault-cmd */
+	NEM_PARTITION, NEM_PARTITION_DCS, NEM_PARTITION_REPLICAS, NEM_PARTITION_CLIENTS,
+	NEM_SWITCHOVER, NEM_FAILOVER, NEM_KILL_PRIMARY, NEM_STOP_PATRONI,
+	NEM_N
 };
-static const char *nem_names[NEM_N] = {"pause", "terminate", "kill", "expire", "clock"};
+#define NEM_FIRST_HA NEM_PARTITION
+static const char *nem_names[NEM_N] = {"pause", "terminate", "kill", "expire", "clock",
+	"partition", "partition-dcs", "partition-replicas", "partition-clients",
+	"switchover", "failover", "kill-primary", "stop-patroni"};
 
 /* forced ends of leases (expiry bursts), for checks 3 and 4 */
 typedef struct
@@ -907,6 +943,20 @@ typedef struct
 				t_cmp;
 	char		detail[256];
 }			NemEvent;
+
+/* a fault of an external cluster, for the report of what clients saw */
+typedef struct
+{
+	int			kind;
+	int64_t		t_inv;			/* the nemesis started it (monotonic µs) */
+	int64_t		t_fault;		/* --fault-cmd returned: the fault is in effect */
+	int64_t		t_primary;		/* a writable primary found (0: none until healed) */
+	int64_t		t_heal;			/* healing began */
+	int64_t		t_cmp;			/* healthy again */
+}			HaEvent;
+
+static HaEvent *haev;
+static int	nhaev;
 
 typedef struct
 {
@@ -1271,6 +1321,144 @@ nem_clock(void)
 			step, clock_offset_s);
 }
 
+/*
+ * run --fault-cmd with ARGS (at most 3); its first output line goes to OUT.
+ * A failing command ends the run: the cluster is in a state we did not ask
+ * for.
+ */
+static void
+fault_cmd(char *out, size_t outsz, const char *a1, const char *a2, const char *a3)
+{
+	char	   *cmd;
+	FILE	   *p;
+	int			st;
+	char		line[512] = "";
+
+	if (asprintf(&cmd, "%s %s %s %s 2>>'%s/fault-cmd.log'", opt.fault_cmd, a1, a2 ? a2 : "",
+				 a3 ? a3 : "", opt.out) < 0)
+		die("out of memory");
+	fflush(NULL);
+	p = popen(cmd, "r");
+	if (!p)
+		die("cannot run %s", cmd);
+	if (!fgets(line, sizeof line, p))
+		line[0] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	while (fgetc(p) != EOF)
+		;
+	st = pclose(p);
+	if (st != 0)
+		die("%s failed (status %d; see %s/fault-cmd.log): %s", cmd, st, opt.out, line);
+	snprintf(out, outsz, "%s", line);
+	free(cmd);
+}
+
+/* the current primary's address and start time, "" when none is reachable */
+static void
+primary_identity(char *out, size_t outsz)
+{
+	PGconn	   *c = try_connect(opt.superuser, "lscheck-nemesis", opt.dbname);
+	PGresult   *r;
+
+	out[0] = '\0';
+	if (!c)
+		return;
+	r = PQexec(c, "SELECT inet_server_addr()::text || ' ' || pg_postmaster_start_time()::text");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		snprintf(out, outsz, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/*
+ * A fault of the external cluster, applied by --fault-cmd.  Faults that can
+ * change or restart the primary hold the clients' reconnections at the gate
+ * until a primary other than the one before (another node, or the same one
+ * restarted) accepts writes, and take a snapshot there first (check 4):
+ * clients still connected to the old primary keep trying it.  Partitions and
+ * the stopped Patroni last 3 s to --hold-max (seeded), then everything is
+ * healed and the nemesis waits until the cluster is healthy again.
+ */
+static void
+nem_ha(int kind)
+{
+	HaEvent    *e;
+	bool		gate = kind != NEM_PARTITION_REPLICAS && kind != NEM_PARTITION_CLIENTS;
+	bool		held = kind != NEM_SWITCHOVER && kind != NEM_FAILOVER && kind != NEM_KILL_PRIMARY;
+	int64_t		hold = held ? rng_range(&nrng, opt.hold_min_ms * 1000LL, opt.hold_max_ms * 1000LL) : 0;
+	int64_t		end;
+	char		before[256], now[256], detail[512], healed[512], arg[64] = "";
+	int			snap = -1;
+
+	if (nhaev >= MAX_NEMESIS)
+		return;
+	e = &haev[nhaev];
+	memset(e, 0, sizeof *e);
+	e->kind = kind;
+	e->t_inv = mono_us();
+	if (kind == NEM_PARTITION_CLIENTS)
+	{
+		/* one clients' namespace, by its short name (after the last '-') */
+		const char *ns = opt.n_client_netns > 0 ?
+			opt.client_netns[rng_range(&nrng, 0, opt.n_client_netns - 1)] : "c0";
+		const char *dash = strrchr(ns, '-');
+
+		snprintf(arg, sizeof arg, "%s", dash ? dash + 1 : ns);
+	}
+	primary_identity(before, sizeof before);
+	if (gate)
+	{
+		shm->gate = 1;
+		if (admin)
+			PQfinish(admin);
+		admin = NULL;
+	}
+	e->t_fault = mono_us();
+	fault_cmd(detail, sizeof detail, "fault", nem_names[kind], arg);
+	/* a switchover or failover starts with the command; the others are in effect after it */
+	if (held || kind == NEM_KILL_PRIMARY)
+		e->t_fault = mono_us();
+	/* the switchover and failover commands return once they are done */
+	end = e->t_fault + (held ? hold : 60 * 1000000LL);
+	while (mono_us() < end && !interrupted)
+	{
+		if (gate && shm->gate)
+		{
+			primary_identity(now, sizeof now);
+			if (now[0] && strcmp(now, before) != 0)
+			{
+				e->t_primary = mono_us();
+				take_snapshot(e->t_primary);
+				snap = nsnaps - 1;
+				shm->gate = 0;
+				if (!held)
+					break;
+			}
+		}
+		else if (!held)
+			break;
+		sleep_checked(200000);
+	}
+	e->t_heal = mono_us();
+	fault_cmd(healed, sizeof healed, "heal", NULL, NULL);
+	e->t_cmp = mono_us();
+	if (gate && shm->gate)
+	{
+		/* the same primary as before: it kept its role through the fault */
+		take_snapshot(mono_us());
+		snap = nsnaps - 1;
+		shm->gate = 0;
+	}
+	nhaev++;
+	fprintf(nemlog, "ha\t%d\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n",
+			kind, e->t_inv, e->t_fault, e->t_primary, e->t_heal, e->t_cmp);
+	nem_log(kind, e->t_inv, "%s; held %.1f s; new primary %s; snapshot %d; %s, %.1f s after the fault",
+			detail, (double) (e->t_heal - e->t_fault) / 1e6,
+			e->t_primary ? "after" : "none", snap, healed, (double) (e->t_cmp - e->t_fault) / 1e6);
+	if (e->t_primary)
+		say("  writable primary %.2f s after the fault", (double) (e->t_primary - e->t_fault) / 1e6);
+}
+
 /* ------------------------------------------------------------------ */
 /* setup, teardown                                                     */
 /* ------------------------------------------------------------------ */
@@ -1391,9 +1579,18 @@ setup_database(void)
 	PQclear(r);
 	PQfinish(c);
 
-	c = try_connect(opt.superuser, "lscheck-setup", opt.dbname);
-	if (!c)
-		die("cannot connect to database %s", opt.dbname);
+	/*
+	 * A replica listed first in a multi-host conninfo may not have replayed
+	 * CREATE DATABASE yet, and libpq does not try the next host after a
+	 * server's startup error: retry for a while.
+	 */
+	deadline = mono_us() + 60 * 1000000LL;
+	while (!(c = try_connect(opt.superuser, "lscheck-setup", opt.dbname)))
+	{
+		if (mono_us() > deadline)
+			die("cannot connect to database %s", opt.dbname);
+		sleep_us(200000);
+	}
 	PQclear(exec_ok(c, "CREATE EXTENSION lockservice"));
 	PQclear(exec_ok(c,
 					"CREATE TABLE lscheck_register ("
@@ -2416,7 +2613,8 @@ summarize_ops(void)
 	}
 	printf("nemesis:");
 	for (int k = 0; k < NEM_N; k++)
-		printf(" %s %d;", nem_names[k], nem_count[k]);
+		if (k < NEM_FIRST_HA || nem_count[k] > 0)
+			printf(" %s %d;", nem_names[k], nem_count[k]);
 	printf(" clock offset at the end +%" PRId64 " s\n", clock_offset_s);
 	if (clock_enabled && clock_offset_s > 0)
 		printf("clock nemesis %s: server clock ahead of the real one by %.2f s at the end\n",
@@ -2511,7 +2709,11 @@ load_saved_run(void)
 		int			name, k, n, present, released;
 		int64_t		pre, post, ti, tc, tm, now, tok, exp;
 
-		if (sscanf(line, "forced\t%c\t%d\t%" SCNd64 "\t%" SCNd64 "\t%" SCNd64 "\t%" SCNd64,
+		if (sscanf(line, "ha\t%d\t%" SCNd64 "\t%" SCNd64 "\t%" SCNd64 "\t%" SCNd64 "\t%" SCNd64,
+				   &k, &haev[nhaev].t_inv, &haev[nhaev].t_fault, &haev[nhaev].t_primary,
+				   &haev[nhaev].t_heal, &haev[nhaev].t_cmp) == 6 && nhaev < MAX_NEMESIS)
+			haev[nhaev++].kind = k;
+		else if (sscanf(line, "forced\t%c\t%d\t%" SCNd64 "\t%" SCNd64 "\t%" SCNd64 "\t%" SCNd64,
 				   &how, &name, &pre, &post, &ti, &tc) == 6)
 		{
 			add_forced(name, pre, post, ti, how);
@@ -2564,6 +2766,96 @@ load_saved_run(void)
 	free(path);
 }
 
+/* median and maximum of V[0..n-1] (sorted in place), in seconds */
+static void
+median_max(int64_t *v, int n, double *med, double *max)
+{
+	qsort(v, (size_t) n, sizeof(int64_t), cmp_int64);
+	*med = n ? (double) v[n / 2] / 1e6 : -1;
+	*max = n ? (double) v[n - 1] / 1e6 : -1;
+}
+
+/*
+ * What clients saw around each fault of an external cluster, per kind:
+ * from the fault to the first grant invoked after it (median, worst), to a
+ * writable new primary, and the longest acquire and renewal in flight
+ * during it.  Not a check: the numbers for the README.
+ */
+static void
+ha_report(void)
+{
+	if (nhaev == 0)
+		return;
+	printf("faults of the cluster (seconds from the fault; median / worst over the run):\n");
+	printf("  %-19s %3s  %-15s  %-15s  %-15s  %-15s  %s\n", "fault", "n", "first grant",
+		   "new primary", "acquire blocked", "renewal blocked", "no grant after");
+	for (int k = NEM_FIRST_HA; k < NEM_N; k++)
+	{
+		int64_t    *grant = xcalloc((size_t) nhaev, sizeof(int64_t));
+		int64_t    *prim = xcalloc((size_t) nhaev, sizeof(int64_t));
+		int64_t    *acq = xcalloc((size_t) nhaev, sizeof(int64_t));
+		int64_t    *ren = xcalloc((size_t) nhaev, sizeof(int64_t));
+		int			n = 0, ng = 0, np = 0, nnone = 0;
+		double		gm, gx, pm, px, am, ax, rm, rx;
+
+		for (int i = 0; i < nhaev; i++)
+		{
+			const HaEvent *e = &haev[i];
+			int64_t		first = INT64_MAX, amax = 0, rmax = 0;
+
+			if (e->kind != k)
+				continue;
+			n++;
+			for (size_t j = 0; j < nops; j++)
+			{
+				const Op   *op = &ops[j];
+				bool		acquire = op->type == OP_ACQUIRE || op->type == OP_REACQUIRE;
+
+				if (op->t_cmp == 0)
+					continue;
+				if (acquire && op->outcome == OUT_OK && op->result != 0 &&
+					op->t_inv >= (e->t_primary ? e->t_primary : e->t_fault) && op->t_cmp < first)
+					first = op->t_cmp;
+				/* in flight while the fault lasted */
+				if (op->t_inv <= e->t_cmp && op->t_cmp >= e->t_fault)
+				{
+					if (acquire && op->t_cmp - op->t_inv > amax)
+						amax = op->t_cmp - op->t_inv;
+					if (op->type == OP_RENEW && op->t_cmp - op->t_inv > rmax)
+						rmax = op->t_cmp - op->t_inv;
+				}
+			}
+			if (first != INT64_MAX)
+				grant[ng++] = first - e->t_fault;
+			else
+				nnone++;
+			if (e->t_primary)
+				prim[np++] = e->t_primary - e->t_fault;
+			acq[n - 1] = amax;
+			ren[n - 1] = rmax;
+		}
+		if (n > 0)
+		{
+			char		g[32], pr[32], a[32], r[32];
+
+			median_max(grant, ng, &gm, &gx);
+			median_max(prim, np, &pm, &px);
+			median_max(acq, n, &am, &ax);
+			median_max(ren, n, &rm, &rx);
+			snprintf(g, sizeof g, ng ? "%.2f / %.2f" : "-", gm, gx);
+			snprintf(pr, sizeof pr, np ? "%.2f / %.2f" : "-", pm, px);
+			snprintf(a, sizeof a, "%.2f / %.2f", am, ax);
+			snprintf(r, sizeof r, "%.2f / %.2f", rm, rx);
+			printf("  %-19s %3d  %-15s  %-15s  %-15s  %-15s  %d\n", nem_names[k], n, g, pr, a, r,
+				   nnone);
+		}
+		free(grant);
+		free(prim);
+		free(acq);
+		free(ren);
+	}
+}
+
 static int
 analyze(void)
 {
@@ -2571,6 +2863,7 @@ analyze(void)
 	build_leases();
 	printf("\n== results (seed %" PRIu64 ", history in %s) ==\n", opt.seed, opt.out);
 	summarize_ops();
+	ha_report();
 	check1();
 	check2();
 	check3();
@@ -2590,6 +2883,7 @@ static void
 usage(void)
 {
 	printf("usage: lscheck --pgdata DIR --host SOCKETDIR --port N [options]\n"
+		   "       lscheck --conninfo CONNINFO [--fault-cmd CMD] [options]\n"
 		   "\n"
 		   "  --pgdata DIR        data directory (created with initdb when --initdb and missing)\n"
 		   "  --host DIR          unix socket directory of the server\n"
@@ -2614,39 +2908,59 @@ usage(void)
 		   "  --keep-server       leave the server running at the end\n"
 		   "  --analyze DIR       run the checks again on the history saved in DIR (--out of a run)\n"
 		   "\n"
+		   "An external cluster (test/safety/run.sh --patroni):\n"
+		   "  --conninfo STR      libpq conninfo of the cluster (multi-host, target_session_attrs=\n"
+		   "                      read-write); dbname, user and application_name are added.\n"
+		   "                      The checker then neither starts nor stops a server\n"
+		   "  --fault-cmd CMD     applies the cluster's faults: CMD fault KIND [ARG], CMD heal\n"
+		   "                      (scripts/ha.sh); enables the nemeses partition, partition-dcs,\n"
+		   "                      partition-replicas, partition-clients, switchover, failover,\n"
+		   "                      kill-primary, stop-patroni (\"all\": these with pause,\n"
+		   "                      terminate, expire)\n"
+		   "  --client-netns LIST clients enter these network namespaces in turn (needs root)\n"
+		   "  --hold-min MS, --hold-max MS  partitions and the stopped Patroni last that long\n"
+		   "                      (seeded; default 3000 to 20000)\n"
+		   "\n"
 		   "The checker owns the server: it stops it if running, adds its settings\n"
 		   "(include 'OUT/lscheck.conf'), starts it (with libfaketime preloaded for the\n"
 		   "clock nemesis), recreates database lscheck, and stops the server at the end.\n"
 		   "Exit status: 0 all checks passed, 1 a check failed, 2 setup error.\n");
 }
 
+/*
+ * --nemesis LIST.  "all" means every fault the mode can apply: with a server
+ * of our own the first five, with --conninfo (an external cluster) pause,
+ * terminate, expire and the cluster's faults; resolved in main().
+ */
+static bool nem_all;
+
 static void
 parse_nemesis(const char *s)
 {
 	char	   *copy = strdup(s), *tok, *save = NULL;
 
-	opt.nem_pause = opt.nem_terminate = opt.nem_kill = opt.nem_expire = opt.nem_clock = false;
+	memset(opt.nem_on, 0, sizeof opt.nem_on);
+	nem_all = false;
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 	{
+		int			k;
+
 		if (strcmp(tok, "all") == 0)
-			opt.nem_pause = opt.nem_terminate = opt.nem_kill = opt.nem_expire = opt.nem_clock = true;
-		else if (strcmp(tok, "none") == 0)
-			;
-		else if (strcmp(tok, "pause") == 0)
-			opt.nem_pause = true;
-		else if (strcmp(tok, "terminate") == 0)
-			opt.nem_terminate = true;
-		else if (strcmp(tok, "kill") == 0)
-			opt.nem_kill = true;
-		else if (strcmp(tok, "expire") == 0)
-			opt.nem_expire = true;
-		else if (strcmp(tok, "clock") == 0)
-			opt.nem_clock = true;
-		else
+		{
+			nem_all = true;
+			continue;
+		}
+		if (strcmp(tok, "none") == 0)
+			continue;
+		for (k = 0; k < NEM_N; k++)
+			if (strcmp(tok, nem_names[k]) == 0)
+				break;
+		if (k == NEM_N)
 		{
 			fprintf(stderr, "lscheck: unknown nemesis '%s'\n", tok);
 			exit(2);
 		}
+		opt.nem_on[k] = true;
 	}
 	free(copy);
 }
@@ -2675,6 +2989,11 @@ main(int argc, char **argv)
 		{"faketime-lib", required_argument, NULL, 'L'},
 		{"keep-server", no_argument, NULL, 'K'},
 		{"analyze", required_argument, NULL, 'A'},
+		{"conninfo", required_argument, NULL, 'C'},
+		{"fault-cmd", required_argument, NULL, 'M'},
+		{"client-netns", required_argument, NULL, 'S'},
+		{"hold-max", required_argument, NULL, 'H'},
+		{"hold-min", required_argument, NULL, 'h' + 256},
 		{"help", no_argument, NULL, '?'},
 		{NULL, 0, NULL, 0}
 	};
@@ -2703,6 +3022,8 @@ main(int argc, char **argv)
 	opt.ttl_ms = 1500;
 	opt.reap_ms = 1000;
 	opt.grace_ms = 3000;
+	opt.hold_min_ms = 3000;
+	opt.hold_max_ms = 20000;
 	opt.fence = true;
 	opt.faketime_lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 	parse_nemesis("all");
@@ -2772,6 +3093,28 @@ main(int argc, char **argv)
 			case 'A':
 				analyze_dir = optarg;
 				break;
+			case 'C':
+				opt.conninfo = optarg;
+				break;
+			case 'M':
+				opt.fault_cmd = optarg;
+				break;
+			case 'S':
+				{
+					char	   *copy = strdup(optarg), *tok, *save = NULL;
+
+					opt.n_client_netns = 0;
+					for (tok = strtok_r(copy, ",", &save); tok && opt.n_client_netns < 8;
+						 tok = strtok_r(NULL, ",", &save))
+						opt.client_netns[opt.n_client_netns++] = tok;
+				}
+				break;
+			case 'H':
+				opt.hold_max_ms = atoi(optarg);
+				break;
+			case 'h' + 256:
+				opt.hold_min_ms = atoi(optarg);
+				break;
 			default:
 				usage();
 				exit(c == '?' && optind > 0 && strcmp(argv[optind - 1], "--help") == 0 ? 0 : 2);
@@ -2782,13 +3125,37 @@ main(int argc, char **argv)
 		/* check a saved history again: no server, no clients */
 		opt.out = analyze_dir;
 		snaps = xcalloc(MAX_SNAPSHOTS, sizeof(Snapshot));
+		haev = xcalloc(MAX_NEMESIS, sizeof(HaEvent));
 		nemlog = fopen("/dev/null", "w");
 		load_saved_run();
 		return analyze();
 	}
-	if (!opt.pgdata || !opt.host || opt.port <= 0)
+	if (!opt.conninfo && (!opt.pgdata || !opt.host || opt.port <= 0))
 	{
 		usage();
+		exit(2);
+	}
+	/* which faults "all" means, and which this mode can apply */
+	for (int k = 0; k < NEM_N; k++)
+	{
+		bool		own = k < NEM_FIRST_HA;
+		bool		possible = opt.conninfo ? (k == NEM_PAUSE || k == NEM_TERMINATE ||
+											   k == NEM_EXPIRE || (!own && opt.fault_cmd))
+			: own;
+
+		if (nem_all)
+			opt.nem_on[k] = possible;
+		else if (opt.nem_on[k] && !possible)
+		{
+			fprintf(stderr, "lscheck: nemesis %s needs %s\n", nem_names[k],
+					own ? "a server of the checker's own (--pgdata; not --conninfo)"
+					: "--conninfo and --fault-cmd");
+			exit(2);
+		}
+	}
+	if (opt.hold_min_ms < 100 || opt.hold_max_ms < opt.hold_min_ms)
+	{
+		fprintf(stderr, "lscheck: --hold-min must be at least 100 ms and at most --hold-max\n");
 		exit(2);
 	}
 	if (opt.clients < 1 || opt.clients >= MAX_CLIENTS - 1 || opt.names < 1 ||
@@ -2809,13 +3176,13 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	/* the clock nemesis needs libfaketime */
-	if (opt.nem_clock && access(opt.faketime_lib, R_OK) != 0)
+	if (opt.nem_on[NEM_CLOCK] && access(opt.faketime_lib, R_OK) != 0)
 	{
 		printf("NOTE: clock nemesis skipped: %s not found (Debian package libfaketime)\n",
 			   opt.faketime_lib);
-		opt.nem_clock = false;
+		opt.nem_on[NEM_CLOCK] = false;
 	}
-	clock_enabled = opt.nem_clock;
+	clock_enabled = opt.nem_on[NEM_CLOCK];
 	if (clock_enabled)
 	{
 		char		buf[PATH_MAX];
@@ -2832,29 +3199,40 @@ main(int argc, char **argv)
 		write_offset_file(0);
 	}
 
-	printf("lscheck: seed %" PRIu64 ", %d clients, %d names, ttl %d ms, reap_interval %d ms, "
-		   "faults for %d s, nemesis %s%s%s%s%s, fencing %s%s\n",
-		   opt.seed, opt.clients, opt.names, opt.ttl_ms, opt.reap_ms, opt.duration,
-		   opt.nem_pause ? "pause " : "", opt.nem_terminate ? "terminate " : "",
-		   opt.nem_kill ? "kill " : "", opt.nem_expire ? "expire " : "",
-		   opt.nem_clock ? "clock" : "", opt.fence ? "on" : "OFF",
-		   opt.unsafe ? ", UNSAFE durability (synchronous_commit = off, sync_grants = off)" : "");
+	{
+		char		kinds[512] = "";
+
+		for (int k = 0; k < NEM_N; k++)
+			if (opt.nem_on[k])
+				snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s%s",
+						 kinds[0] ? "," : "", nem_names[k]);
+		printf("lscheck: seed %" PRIu64 ", %d clients, %d names, ttl %d ms, reap_interval %d ms, "
+			   "faults for %d s, nemesis %s, fencing %s%s%s\n",
+			   opt.seed, opt.clients, opt.names, opt.ttl_ms, opt.reap_ms, opt.duration,
+			   kinds[0] ? kinds : "none", opt.fence ? "on" : "OFF",
+			   opt.unsafe ? ", UNSAFE durability (synchronous_commit = off, sync_grants = off)" : "",
+			   opt.conninfo ? ", external cluster" : "");
+	}
 	printf("reproduce with: --seed %" PRIu64 " (fault kinds and targets follow the seed; timing does not)\n",
 		   opt.seed);
 
-	/* the server */
-	if (opt.initdb)
-		do_initdb();
-	write_conf();
-	if (postmaster_pid() > 0)
-		server_stop();
-	server_start();
+	/* the server: ours, or an external cluster */
+	if (!opt.conninfo)
+	{
+		if (opt.initdb)
+			do_initdb();
+		write_conf();
+		if (postmaster_pid() > 0)
+			server_stop();
+		server_start();
+	}
 	setup_database();
 
 	nemlog = fopen(path_in_out("nemesis.log"), "w");
 	if (!nemlog)
 		die("cannot write nemesis.log");
 	nemev = xcalloc(MAX_NEMESIS, sizeof(NemEvent));
+	haev = xcalloc(MAX_NEMESIS, sizeof(HaEvent));
 	snaps = xcalloc(MAX_SNAPSHOTS, sizeof(Snapshot));
 	admin_connect();
 	ensure_reap_interval();
@@ -2892,23 +3270,17 @@ main(int argc, char **argv)
 
 	/* the nemesis: a seeded shuffle of the enabled faults, round after round */
 	fault_end = mono_us() + (int64_t) opt.duration * 1000000;
-	while (mono_us() < fault_end && !interrupted)
+	/* an external cluster's run always ends a round: every fault enabled happens */
+	while ((mono_us() < fault_end || (opt.conninfo && pos < norder)) && !interrupted)
 	{
 		int			kind;
 
 		if (pos >= norder)
 		{
 			norder = 0;
-			if (opt.nem_pause)
-				order[norder++] = NEM_PAUSE;
-			if (opt.nem_terminate)
-				order[norder++] = NEM_TERMINATE;
-			if (opt.nem_kill)
-				order[norder++] = NEM_KILL;
-			if (opt.nem_expire)
-				order[norder++] = NEM_EXPIRE;
-			if (opt.nem_clock)
-				order[norder++] = NEM_CLOCK;
+			for (int k = 0; k < NEM_N; k++)
+				if (opt.nem_on[k])
+					order[norder++] = k;
 			for (int i = norder - 1; i > 0; i--)
 			{
 				int			j = (int) rng_range(&nrng, 0, i);
@@ -2941,6 +3313,9 @@ main(int argc, char **argv)
 			case NEM_CLOCK:
 				nem_clock();
 				break;
+			default:
+				nem_ha(kind);
+				break;
 		}
 	}
 	if (interrupted)
@@ -2972,9 +3347,12 @@ main(int argc, char **argv)
 		say("server clock is %.2f s ahead of the real clock (faketime offset +%" PRId64 " s)",
 			(double) clock_ahead_us / 1e6, clock_offset_s);
 	}
-	say("done; stopping the server");
-	if (!opt.keep_server)
-		server_stop();
+	if (!opt.conninfo)
+	{
+		say("done; stopping the server");
+		if (!opt.keep_server)
+			server_stop();
+	}
 	if (admin)
 		PQfinish(admin);
 	admin = NULL;

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# test/safety/ha-ci.sh: the CI run of the safety checker on a Patroni
+# cluster (scripts/test.sh --suite ha runs it as root).
+#
+# Brings up scripts/ha.sh's cluster (three nodes in network namespaces, etcd,
+# synchronous_mode_strict), runs lscheck with a fixed seed for one round of
+# faults -- a partition of the primary (with clients on its side), a
+# partition of the primary from etcd, SIGSTOP of the primary's Patroni,
+# SIGKILL of the primary's postmaster, patronictl failover and switchover,
+# and bursts of expiries -- then test/safety/ha-lockctl.sh (lockctl holders
+# on both sides of a partition of the primary), and tears it all down.  Prints one "ok"/"not ok"
+# line per assertion and ends with "ha: N passed, N failed".
+#
+# Environment: LSCHECK_DIR (history, default /var/tmp/lscheck-ha-ci),
+# LSCHECK_SEED, and scripts/ha.sh's LOCKSERVICE_HA_* (scripts/test.sh points
+# LOCKSERVICE_HA_BINDIR at its private PostgreSQL with lockservice in it).
+
+set -uo pipefail
+
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+ha=$here/../../scripts/ha.sh
+dir=${LSCHECK_DIR:-/var/tmp/lscheck-ha-ci}
+seed=${LSCHECK_SEED:-20261204}
+name=${LOCKSERVICE_HA_NAME:-lsha}
+bindir=${LOCKSERVICE_HA_BINDIR:-/usr/lib/postgresql/15/bin}
+kinds=partition,partition-dcs,stop-patroni,kill-primary,failover,switchover,expire
+pass=0 fail=0 n=0
+
+ok() {
+    n=$((n + 1))
+    if [[ $1 == 0 ]]; then
+        pass=$((pass + 1))
+        echo "ok $n - $2"
+    else
+        fail=$((fail + 1))
+        echo "not ok $n - $2"
+    fi
+}
+
+finish() {
+    "$ha" down >/dev/null 2>&1 || true
+    echo "ha: $pass passed, $fail failed"
+    exit $((fail > 0))
+}
+
+rm -rf "$dir"
+mkdir -p "$dir"
+gcc -Wall -Wextra -Werror -O2 -o "$dir/lscheck" "$here/lscheck.c" \
+    "-I$("$bindir/pg_config" --includedir)" -lpq
+ok $? "lscheck builds with -Wall -Wextra -Werror"
+
+"$ha" down >/dev/null 2>&1 || true
+t0=$SECONDS
+"$ha" up >"$dir/ha-up.log" 2>&1
+rc=$?
+ok $rc "scripts/ha.sh up: three nodes, a leader streaming to two replicas, one synchronous ($((SECONDS - t0)) s)"
+if ((rc != 0)); then
+    tail -n 40 "$dir/ha-up.log"
+    finish
+fi
+
+t0=$SECONDS
+"$dir/lscheck" --conninfo "$("$ha" conninfo)" --fault-cmd "$ha" \
+    --client-netns "$name-c0,$name-c1" --superuser postgres --out "$dir/out" \
+    --clients 8 --names 3 --duration 30 --hold-min 13000 --hold-max 16000 --seed "$seed" \
+    --nemesis "$kinds" >"$dir/lscheck.out" 2>&1
+rc=$?
+cat "$dir/lscheck.out"
+echo "# lscheck ran $((SECONDS - t0)) s"
+ok $rc "lscheck exits 0 (every check passed)"
+for c in 1 2 3 4 5; do
+    grep -q "^check $c .*: PASS" "$dir/lscheck.out"
+    ok $? "check $c passes"
+done
+for k in ${kinds//,/ }; do
+    grep -Eq "^nemesis:.* $k [1-9][0-9]*;" "$dir/lscheck.out"
+    ok $? "fault $k happened"
+done
+# after every fault of the cluster, some client was granted a lock again
+awk '/^faults of the cluster/ { on = 1; next }
+     on && /^  [a-z-]+ +[0-9]+ / { rows++; if ($NF != 0) bad++ }
+     on && !/^  / { on = 0 }
+     END { exit !(rows >= 6 && bad == 0) }' "$dir/lscheck.out"
+ok $? "a lock was granted after every fault of the cluster"
+
+# lockctl holders on both sides of a partition of the primary
+"$here/ha-lockctl.sh" >"$dir/ha-lockctl.out" 2>&1
+cat "$dir/ha-lockctl.out"
+line=$(grep -E '^ha-lockctl: [0-9]+ passed, [0-9]+ failed' "$dir/ha-lockctl.out")
+p=$(sed -E 's/^ha-lockctl: ([0-9]+) passed, ([0-9]+) failed/\1/' <<<"$line")
+f=$(sed -E 's/^ha-lockctl: ([0-9]+) passed, ([0-9]+) failed/\2/' <<<"$line")
+if [[ -z $line ]]; then
+    p=0 f=1
+fi
+pass=$((pass + p)) fail=$((fail + f)) n=$((n + p + f))
+finish
