@@ -309,7 +309,7 @@ EOF
 faketime_bindir() {
     local n=$1 off=$2 d f lib
     d=$DIR/$n/bin
-    lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
+    lib=$(find /usr/lib -path '*/faketime/libfaketime.so.1' 2>/dev/null | head -1)
     [[ -n $lib ]] || ls_die "libfaketime not found"
     mkdir -p "$d"
     for f in "$BINDIR"/*; do
@@ -411,6 +411,11 @@ EOF
     done
     wait_healthy 240 || { tail -n 20 "$DIR"/n*/patroni.log; ls_die "the cluster did not become healthy"; }
     run_psql -c "CREATE EXTENSION IF NOT EXISTS lockservice" >/dev/null
+    if [[ -n $ft_node ]]; then
+        local srv
+        srv=$(leader_sql "$ft_node" "SELECT extract(epoch from pg_catalog.clock_timestamp())")
+        ls_info "$ft_node: server clock $(awk -v s="$srv" -v l="$EPOCHREALTIME" 'BEGIN { printf "%+.2f", s - l }') s from the machine's"
+    fi
     ls_header "up"
     cmd_status
 }
@@ -436,19 +441,21 @@ cmd_down() {
     local n p
     for n in "${NODES[@]}"; do
         p=$(patroni_pid "$n")
-        [[ -n $p ]] && kill -CONT "$p" 2>/dev/null || true
-        [[ -n $p ]] && kill -TERM "$p" 2>/dev/null || true
+        if [[ -n $p ]]; then
+            kill -CONT "$p" 2>/dev/null || true
+            kill -TERM "$p" 2>/dev/null || true
+        fi
     done
     for n in "${NODES[@]}"; do
         p=$(patroni_pid "$n")
         local t0=$SECONDS
         while [[ -n $p ]] && kill -0 "$p" 2>/dev/null && ((SECONDS - t0 < 30)); do sleep 0.2; done
-        [[ -n $p ]] && kill -KILL "$p" 2>/dev/null || true
+        if [[ -n $p ]]; then kill -KILL "$p" 2>/dev/null || true; fi
         p=$(postmaster_pid "$n")
-        [[ -n $p ]] && kill -QUIT "$p" 2>/dev/null || true
+        if [[ -n $p ]]; then kill -QUIT "$p" 2>/dev/null || true; fi
     done
     p=$(cat "$DIR/etcd/pid" 2>/dev/null || true)
-    [[ -n $p ]] && kill -TERM "$p" 2>/dev/null || true
+    if [[ -n $p ]]; then kill -TERM "$p" 2>/dev/null || true; fi
     sleep 0.5
     # nothing of ours may outlive the namespaces
     for n in etcd "${NODES[@]}" "${CLIENT_NS[@]}"; do
@@ -490,8 +497,8 @@ cmd_fault() {
         switchover | failover)
             # Patroni promotes only the synchronous standby its DCS names;
             # right after a change that key can lag a little: retry
-            local try
-            for try in 1 2 3 4 5 6 7 8 9 10; do
+            local _
+            for _ in 1 2 3 4 5 6 7 8 9 10; do
                 s=$(sync_standby)
                 if [[ -n $s ]]; then
                     if [[ $kind == switchover ]]; then

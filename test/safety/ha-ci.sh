@@ -24,18 +24,8 @@ seed=${LSCHECK_SEED:-20261204}
 name=${LOCKSERVICE_HA_NAME:-lsha}
 bindir=${LOCKSERVICE_HA_BINDIR:-/usr/lib/postgresql/15/bin}
 kinds=partition,partition-dcs,stop-patroni,kill-primary,failover,switchover,expire
-pass=0 fail=0 n=0
-
-ok() {
-    n=$((n + 1))
-    if [[ $1 == 0 ]]; then
-        pass=$((pass + 1))
-        echo "ok $n - $2"
-    else
-        fail=$((fail + 1))
-        echo "not ok $n - $2"
-    fi
-}
+# shellcheck source-path=SCRIPTDIR source=ha-tap.sh
+. "$here/ha-tap.sh"
 
 finish() {
     "$ha" down >/dev/null 2>&1 || true

@@ -23,19 +23,9 @@ name=${LOCKSERVICE_HA_NAME:-lsha}
 work=$(mktemp -d /tmp/ha-lockctl.XXXXXX)
 chmod 755 "$work"
 ci="$("$ha" conninfo) user=postgres dbname=postgres"
-pass=0 fail=0 n=0
 PSQL=(psql -X -A -t -q)
-
-ok() {
-    n=$((n + 1))
-    if [[ $1 == 0 ]]; then
-        pass=$((pass + 1))
-        echo "ok $n - $2"
-    else
-        fail=$((fail + 1))
-        echo "not ok $n - $2"
-    fi
-}
+# shellcheck source-path=SCRIPTDIR source=ha-tap.sh
+. "$here/ha-tap.sh"
 
 # stamp: prefix each line read with the wall clock (epoch seconds)
 stamp() {
@@ -46,13 +36,14 @@ stamp() {
 }
 
 # holder SIDE NAME TTL: lockctl run in namespace SIDE; its command writes the
-# time into $work/NAME.alive every 50 ms; lockctl's messages, stamped, go to
-# $work/NAME.log, its exit status to $work/NAME.rc
+# time into $work/NAME.alive every 50 ms (by a rename: never read
+# half-written); lockctl's messages, stamped, go to $work/NAME.log, its exit
+# status to $work/NAME.rc
 holder() {
     local side=$1 lock=$2 ttl=$3
     (
         ip netns exec "$name-$side" lockctl -d "$ci" -vv run "$lock" --ttl "$ttl" --grace 2s -- \
-            bash -c "while :; do echo \$EPOCHREALTIME > '$work/$lock.alive'; sleep 0.05; done" \
+            bash -c "while :; do echo \$EPOCHREALTIME > '$work/$lock.tmp'; mv '$work/$lock.tmp' '$work/$lock.alive'; sleep 0.05; done" \
             2> >(stamp >"$work/$lock.log")
         echo $? >"$work/$lock.rc"
     ) &
@@ -67,7 +58,7 @@ lease_of() {
 "${PSQL[@]}" -d "$ci" -c "SELECT lockservice.force_release(n) FROM (VALUES ('ha-old'), ('ha-new')) v(n)" >/dev/null
 holder c0 ha-old 6s
 holder c1 ha-new 40s
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
     [[ -s $work/ha-old.alive && -s $work/ha-new.alive ]] && break
     sleep 0.1
 done
@@ -84,19 +75,19 @@ t_cut=$EPOCHREALTIME
 # (from the root namespace: no read-write node is reachable until the
 # replicas' side has promoted one, so connecting is retried)
 grant=''
-for i in $(seq 1 120); do
+for _ in $(seq 1 120); do
     grant=$("${PSQL[@]}" -d "$ci" -c "SELECT lockservice.lock_acquire('ha-old', 'other-side', '10s', '120s'),
         extract(epoch from pg_catalog.clock_timestamp())" 2>/dev/null) && break
     sleep 0.5
 done
 t_grant=${grant#*|}
 token_other=${grant%%|*}
-for i in $(seq 1 300); do
+for _ in $(seq 1 300); do
     [[ -s $work/ha-old.rc ]] && break
     sleep 0.1
 done
 t_new_renewal=''
-for i in $(seq 1 300); do
+for _ in $(seq 1 300); do
     # confirmed after the cut: only a new primary can commit it
     t_new_renewal=$(awk -v t="$t_cut" '$1 > t && /renewed/ { print $1; exit }' "$work/ha-new.log")
     [[ -n $t_new_renewal ]] && break
@@ -127,7 +118,7 @@ ok "$([[ -n $t_new_renewal && ${new_after%%|*} == "${new_before%%|*}" ]]; echo $
 ok "$(awk -v a="$new_alive" -v b="$t_new_renewal" 'BEGIN { exit !(a >= b) }'; echo $?)" \
     "its command ran on through the failover"
 pkill -TERM -f "lockctl .* run ha-new" 2>/dev/null
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
     [[ -s $work/ha-new.rc ]] && break
     sleep 0.1
 done

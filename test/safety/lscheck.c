@@ -1979,6 +1979,11 @@ typedef struct
 	int64_t		grant_op;
 	bool		released_ok;	/* a release returned true */
 	bool		maybe_released; /* some release may have ended it */
+	/* the same on the clients' monotonic clock (the machine's) */
+	int64_t		start_m;		/* first ok grant's completion */
+	int64_t		end_m;			/* definite end: invocation + ttl of the last
+								 * confirmed extension, or an earlier release
+								 * or forced end's invocation */
 }			Lease;
 
 static Lease *leases;
@@ -2105,6 +2110,7 @@ build_leases(void)
 			l->name = op->name;
 			l->token = op->token;
 			l->start = op->post;
+			l->start_m = op->t_cmp;
 			l->grant_op = op->id;
 			l->exp_lb = 0;
 			while (lease_hash[k])
@@ -2113,8 +2119,12 @@ build_leases(void)
 		}
 		if (op->post < l->start)
 			l->start = op->post;
+		if (op->t_cmp < l->start_m)
+			l->start_m = op->t_cmp;
 		if (op->pre + opt.ttl_ms * 1000LL > l->exp_lb)
 			l->exp_lb = op->pre + opt.ttl_ms * 1000LL;
+		if (op->t_inv + opt.ttl_ms * 1000LL > l->end_m)
+			l->end_m = op->t_inv + opt.ttl_ms * 1000LL;
 	}
 	for (size_t i = 0; i < nops; i++)
 	{
@@ -2126,6 +2136,9 @@ build_leases(void)
 		if (op->type == OP_RENEW && op->outcome == OUT_OK && op->result == 1 &&
 			op->pre + opt.ttl_ms * 1000LL > l->exp_lb)
 			l->exp_lb = op->pre + opt.ttl_ms * 1000LL;
+		if (op->type == OP_RENEW && op->outcome == OUT_OK && op->result == 1 &&
+			op->t_inv + opt.ttl_ms * 1000LL > l->end_m)
+			l->end_m = op->t_inv + opt.ttl_ms * 1000LL;
 	}
 	for (size_t i = 0; i < nleases; i++)
 		leases[i].end = leases[i].exp_lb;
@@ -2148,13 +2161,21 @@ build_leases(void)
 			l->maybe_released = true;
 		if (at < l->end)
 			l->end = at;
+		/* on the clients' clock: no release takes effect before it is invoked */
+		if (op->t_inv < l->end_m)
+			l->end_m = op->t_inv;
 	}
 	/* nemesis: forced ends */
 	for (int f = 0; f < nforced; f++)
 		for (size_t i = 0; i < nleases; i++)
+		{
 			if (leases[i].name == forced[f].name && leases[i].start <= forced[f].post &&
 				forced[f].pre < leases[i].end)
 				leases[i].end = forced[f].pre;
+			if (leases[i].name == forced[f].name && leases[i].start_m <= forced[f].t_cmp &&
+				forced[f].t_inv < leases[i].end_m)
+				leases[i].end_m = forced[f].t_inv;
+		}
 	qsort(leases, nleases, sizeof(Lease), cmp_lease);
 	lease_hash_build();
 }
@@ -2313,6 +2334,57 @@ check2(void)
 			tried, nreg, bad, refused, opt.fence ? "" : "; fencing DISABLED (--no-fence)");
 }
 
+static int
+cmp_lease_token(const void *a, const void *b)
+{
+	const Lease *x = *(const Lease *const *) a, *y = *(const Lease *const *) b;
+
+	if (x->name != y->name)
+		return x->name - y->name;
+	return x->token < y->token ? -1 : x->token > y->token;
+}
+
+/*
+ * Check 3 again on the clients' clock (every client and server runs on
+ * this machine): in token order, a lease granted (its acquire completed)
+ * before the previous one's definite end, counted from the invocation of
+ * its last confirmed extension plus the ttl.  Not a check: a server clock
+ * ahead of the machine's (the clock nemesis, a node under --faketime)
+ * shortens leases in real time by design of the timing; this says by how
+ * much.  With one clock for all it is 0.
+ */
+static void
+real_time_overlaps(void)
+{
+	Lease	  **byt = xcalloc(nleases + 1, sizeof(Lease *));
+	size_t		n = 0, printed = 0;
+	int64_t		worst = 0;
+
+	for (size_t i = 0; i < nleases; i++)
+		byt[i] = &leases[i];
+	qsort(byt, nleases, sizeof(Lease *), cmp_lease_token);
+	for (size_t i = 1; i < nleases; i++)
+	{
+		const Lease *j = byt[i - 1], *l = byt[i];
+
+		if (j->name != l->name || j->start_m >= j->end_m || l->start_m >= j->end_m)
+			continue;
+		n++;
+		if (j->end_m - l->start_m > worst)
+			worst = j->end_m - l->start_m;
+		if (printed++ < MAX_PRINT)
+			printf("# real time: %s lease %" PRId64 " granted %.3f s before lease %" PRId64
+				   " could have ended (clients' clock)\n", name_str(l->name), l->token,
+				   (double) (j->end_m - l->start_m) / 1e6, j->token);
+	}
+	printf("# check 3 on the clients' clock: %zu leases granted before the previous one's ttl had run "
+		   "out in real time%s", n, n ? "" : "\n");
+	if (n)
+		printf(", the earliest %.3f s before (a server clock ahead of the machine's shortens leases)\n",
+			   (double) worst / 1e6);
+	free(byt);
+}
+
 static void
 check3(void)
 {
@@ -2347,6 +2419,7 @@ check3(void)
 			"%zu leases, %zu granted while another was definitely held; %zu acquires with unknown "
 			"outcome counted as possibly held",
 			nleases, bad, unknown_acq);
+	real_time_overlaps();
 }
 
 static void
