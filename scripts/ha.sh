@@ -19,6 +19,7 @@
 #         under libfaketime with its clock 2 s ahead.
 # status  Patroni's view of the cluster (patronictl list) and the conninfo.
 # conninfo  the multi-host libpq conninfo of the cluster (read-write node).
+# leader, sync-standby  the name of the current leader, synchronous standby.
 # psql    psql on the current leader, database postgres, as postgres.
 # down    stops everything and removes the namespaces, links and data.
 # fault   the nemesis of test/safety/lscheck.c (prints one line saying what
@@ -496,10 +497,14 @@ cmd_fault() {
             ;;
         switchover | failover)
             # Patroni promotes only the synchronous standby its DCS names;
-            # right after a change that key can lag a little: retry
+            # right after a change that key can lag a little: retry.
+            # Asynchronous: any replica.
             local _
             for _ in 1 2 3 4 5 6 7 8 9 10; do
                 s=$(sync_standby)
+                if [[ -z $s && $(cat "$DIR/mode") == async ]]; then
+                    s=$(members | awk -v l="$l" '$1 != l && $3 == "running" { print $1; exit }')
+                fi
                 if [[ -n $s ]]; then
                     if [[ $kind == switchover ]]; then
                         patronictl_ switchover --leader "$l" --candidate "$s" --force >"$DIR/last-$kind.log" 2>&1 || true
@@ -554,6 +559,7 @@ main() {
         conninfo) conninfo; echo ;;
         psql) run_psql "$@" ;;
         leader) leader ;;
+        sync-standby) sync_standby ;;
         fault) ls_require_root; cmd_fault "$@" ;;
         heal) ls_require_root; cmd_heal "$@" ;;
         wait-healthy) wait_healthy "$@" ;;

@@ -8,7 +8,9 @@
 # partition of the primary from etcd, SIGSTOP of the primary's Patroni,
 # SIGKILL of the primary's postmaster, patronictl failover and switchover,
 # and bursts of expiries -- then test/safety/ha-lockctl.sh (lockctl holders
-# on both sides of a partition of the primary), and tears it all down.  Prints one "ok"/"not ok"
+# on both sides of a partition of the primary), and again with node n2's
+# clock 2 s ahead for test/safety/ha-skew.sh (lease lengths across a
+# switchover), and tears it all down.  Prints one "ok"/"not ok"
 # line per assertion and ends with "ha: N passed, N failed".
 #
 # Environment: LSCHECK_DIR (history, default /var/tmp/lscheck-ha-ci),
@@ -26,6 +28,21 @@ bindir=${LOCKSERVICE_HA_BINDIR:-/usr/lib/postgresql/15/bin}
 kinds=partition,partition-dcs,stop-patroni,kill-primary,failover,switchover,expire
 # shellcheck source-path=SCRIPTDIR source=ha-tap.sh
 . "$here/ha-tap.sh"
+
+# sub SCRIPT NAME: run a script that ends with "NAME: N passed, N failed"
+# and add its counts (a script that ends otherwise counts one failure)
+sub() {
+    local out=$dir/$2.out line p f
+    "$1" >"$out" 2>&1
+    cat "$out"
+    line=$(grep -E "^$2: [0-9]+ passed, [0-9]+ failed" "$out")
+    if [[ -z $line ]]; then
+        p=0 f=1
+    else
+        read -r p f < <(sed -E "s/^$2: ([0-9]+) passed, ([0-9]+) failed/\\1 \\2/" <<<"$line")
+    fi
+    pass=$((pass + p)) fail=$((fail + f)) n=$((n + p + f))
+}
 
 finish() {
     "$ha" down >/dev/null 2>&1 || true
@@ -74,13 +91,14 @@ awk '/^faults of the cluster/ { on = 1; next }
 ok $? "a lock was granted after every fault of the cluster"
 
 # lockctl holders on both sides of a partition of the primary
-"$here/ha-lockctl.sh" >"$dir/ha-lockctl.out" 2>&1
-cat "$dir/ha-lockctl.out"
-line=$(grep -E '^ha-lockctl: [0-9]+ passed, [0-9]+ failed' "$dir/ha-lockctl.out")
-p=$(sed -E 's/^ha-lockctl: ([0-9]+) passed, ([0-9]+) failed/\1/' <<<"$line")
-f=$(sed -E 's/^ha-lockctl: ([0-9]+) passed, ([0-9]+) failed/\2/' <<<"$line")
-if [[ -z $line ]]; then
-    p=0 f=1
+sub "$here/ha-lockctl.sh" ha-lockctl
+
+# a node whose clock is 2 s ahead: lease lengths across a switchover
+"$ha" down >/dev/null 2>&1 || true
+"$ha" up --faketime n2:+2 >"$dir/ha-up-faketime.log" 2>&1
+rc=$?
+ok $rc "scripts/ha.sh up --faketime n2:+2 ($(grep -o 'server clock [-+0-9.]* s' "$dir/ha-up-faketime.log"))"
+if ((rc == 0)); then
+    sub "$here/ha-skew.sh" ha-skew
 fi
-pass=$((pass + p)) fail=$((fail + f)) n=$((n + p + f))
 finish
