@@ -293,7 +293,8 @@ ls_sqlstate(const LsClient *client)
 	return client->sqlstate;
 }
 
-/* the value of KEYWORD in a started connection's options, or "" (malloc'd; free it) */
+/* the value of KEYWORD in a started connection's options, or ""; malloc'd
+ * (free it), NULL when out of memory */
 static char *
 ConnOption(PGconn *conn, const char *keyword)
 {
@@ -454,9 +455,10 @@ ls_connect(LsClient *client, int64_t deadline)
 	hosts = ConnOption(client->conn, "host");
 	hostaddrs = ConnOption(client->conn, "hostaddr");
 	ports = ConnOption(client->conn, "port");
-	for (const char *p = hosts[0] ? hosts : hostaddrs; *p; p++)
-		if (*p == ',')
-			nhosts++;
+	if (hosts != NULL && hostaddrs != NULL && ports != NULL)
+		for (const char *p = hosts[0] ? hosts : hostaddrs; *p; p++)
+			if (*p == ',')
+				nhosts++;
 
 	if (nhosts == 1)
 	{
