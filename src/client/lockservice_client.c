@@ -162,21 +162,35 @@ UserSetsTargetSessionAttrs(const char *conninfo)
 	return found;
 }
 
+/* the value of KEYWORD in a started connection's options, or ""; malloc'd
+ * (free it), NULL when out of memory */
+static char *
+ConnOption(PGconn *conn, const char *keyword)
+{
+	PQconninfoOption *opts = PQconninfo(conn);
+	PQconninfoOption *opt;
+	char	   *val = NULL;
+
+	if (opts != NULL)
+	{
+		for (opt = opts; opt->keyword != NULL; opt++)
+			if (strcmp(opt->keyword, keyword) == 0 && opt->val != NULL)
+				val = strdup(opt->val);
+		PQconninfoFree(opts);
+	}
+	return val ? val : strdup("");
+}
+
 /* connect_timeout of a started connection in ms, or 0 when unset */
 static int64_t
 ConnectTimeoutOf(PGconn *conn)
 {
-	PQconninfoOption *opts = PQconninfo(conn);
-	PQconninfoOption *opt;
+	char	   *val = ConnOption(conn, "connect_timeout");
 	int64_t		ms = 0;
 
-	if (opts == NULL)
-		return 0;
-	for (opt = opts; opt->keyword != NULL; opt++)
-		if (strcmp(opt->keyword, "connect_timeout") == 0 &&
-			opt->val != NULL && atoi(opt->val) > 0)
-			ms = (int64_t) atoi(opt->val) * 1000;
-	PQconninfoFree(opts);
+	if (val != NULL && atoi(val) > 0)
+		ms = (int64_t) atoi(val) * 1000;
+	free(val);
 	return ms;
 }
 
@@ -291,25 +305,6 @@ const char *
 ls_sqlstate(const LsClient *client)
 {
 	return client->sqlstate;
-}
-
-/* the value of KEYWORD in a started connection's options, or ""; malloc'd
- * (free it), NULL when out of memory */
-static char *
-ConnOption(PGconn *conn, const char *keyword)
-{
-	PQconninfoOption *opts = PQconninfo(conn);
-	PQconninfoOption *opt;
-	char	   *val = NULL;
-
-	if (opts != NULL)
-	{
-		for (opt = opts; opt->keyword != NULL; opt++)
-			if (strcmp(opt->keyword, keyword) == 0 && opt->val != NULL)
-				val = strdup(opt->val);
-		PQconninfoFree(opts);
-	}
-	return val ? val : strdup("");
 }
 
 /* the IDX-th element of a comma-separated list, or the only one; "" when absent */
