@@ -237,6 +237,21 @@ count_tap() {
         }' "$1"
 }
 
+# count_summary LOG RC: print "PASS FAIL" from the last "N passed, N failed"
+# line of LOG (a "word: " may lead); a non-zero RC with no failure counted is
+# one failure.
+count_summary() {
+    local line pass=0 fail=0
+    line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$1" 2>/dev/null | tail -n 1 || true)
+    if [[ -n $line ]]; then
+        read -r pass fail < <(sed -E 's/^([A-Za-z]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2 \3/' <<<"$line")
+    fi
+    if (($2 != 0 && fail == 0)); then
+        fail=1
+    fi
+    echo "$pass $fail"
+}
+
 # show_file FILE: print a file, at most MAX_DIFF_LINES lines of it.
 show_file() {
     local n
@@ -491,7 +506,7 @@ run_one_client() {
 # each counted by the "N passed, N failed" line its run-tests.sh ends with.
 run_clients() {
     ls_header "clients: clients/*/run-tests.sh, monitoring/run-tests.sh"
-    local name cdir log rc pass fail line any=0
+    local name cdir log rc pass fail any=0
     mkdir -p "$WORK/clients"
     chown "$LS_PG_USER": "$WORK/clients"
     while read -r name cdir; do
@@ -501,14 +516,7 @@ run_clients() {
         rc=0
         (run_one_client "$name" "$cdir" "$log") || rc=$?
         [[ -f $log ]] && cat "$log"
-        line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$log" 2>/dev/null | tail -n 1 || true)
-        pass=0 fail=0
-        if [[ -n $line ]]; then
-            read -r pass fail < <(sed -E 's/^([A-Za-z]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2 \3/' <<<"$line")
-        fi
-        if ((rc != 0 && fail == 0)); then
-            fail=1
-        fi
+        read -r pass fail < <(count_summary "$log" "$rc")
         if ((fail > 0)); then
             show_server_trouble "$WORK/clients/$name/data/server.log"
         fi
@@ -526,7 +534,7 @@ run_clients() {
 # scripts/ha.sh the user runs is not touched.
 run_ha() {
     ls_header "ha: the safety checker on a Patroni cluster (test/safety/ha-ci.sh)"
-    local log=$WORK/logs/ha.log rc=0 line pass=0 fail=0
+    local log=$WORK/logs/ha.log rc=0 pass fail
     if ! ip netns add lsci-probe 2>/dev/null; then
         ls_info "network namespaces cannot be created here (needs root with CAP_SYS_ADMIN): ha suite skipped"
         RESULTS+=("ha         skipped (network namespaces cannot be created here)")
@@ -536,13 +544,7 @@ run_ha() {
     env LSCHECK_DIR="$WORK/ha-check" LOCKSERVICE_HA_DIR="$WORK/ha" LOCKSERVICE_HA_NAME=lsci \
         LOCKSERVICE_HA_NET=10.89.1 LOCKSERVICE_HA_BINDIR="$LS_PG_BIN" LOCKSERVICE_HA_NO_INSTALL=1 \
         bash "$SRC/test/safety/ha-ci.sh" </dev/null 2>&1 | tee "$log" || rc=$?
-    line=$(grep -E '^ha: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
-    if [[ -n $line ]]; then
-        read -r pass fail < <(sed -E 's/^ha: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/' <<<"$line")
-    fi
-    if ((rc != 0 && fail == 0)); then
-        fail=1
-    fi
+    read -r pass fail < <(count_summary "$log" "$rc")
     record ha "$pass" "$fail"
 }
 
