@@ -76,13 +76,15 @@ in_ns() {
     ip netns exec "$(ns "$n")" "$@"
 }
 
-# pg_in NS CMD...: CMD in namespace NS as the PostgreSQL account; exec all
-# the way down, so that a background job's $! is CMD's own pid
+# pg_in NS CMD...: CMD in namespace NS as the PostgreSQL account, in $DIR
+# (Patroni's worker processes chdir to its working directory: the caller's
+# may be closed to that account); exec all the way down, so that a
+# background job's $! is CMD's own pid
 pg_in() {
     local n=$1
     shift
     ip netns exec "$(ns "$n")" setpriv --reuid="$LS_PG_USER" --regid="$LS_PG_USER" --init-groups \
-        env HOME="$DIR" "$@"
+        env -C "$DIR" HOME="$DIR" "$@"
 }
 
 usage() {
