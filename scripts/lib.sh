@@ -87,8 +87,22 @@ ls_require_root() {
 
 # ls_as_pg CMD ARGS...: run a command as the PostgreSQL account in the
 # current directory, keeping the environment but with a PATH that starts with
-# PostgreSQL's programs and holds only system directories.
+# PostgreSQL's programs and holds only system directories.  Where that account
+# cannot enter the current directory (a clone in root's home or in a
+# "mktemp -d" directory), the command starts in / instead: PostgreSQL's
+# programs would otherwise print "could not change directory to ..." on
+# every call, and no relative path under such a directory is readable to it.
 ls_as_pg() {
+    if setpriv --reuid="$LS_PG_USER" --regid="$LS_PG_USER" --init-groups \
+        test -x . 2>/dev/null; then
+        ls_as_pg_here "$@"
+    else
+        (cd / && ls_as_pg_here "$@")
+    fi
+}
+
+# ls_as_pg_here CMD ARGS...: ls_as_pg's run, in the current directory.
+ls_as_pg_here() {
     runuser -u "$LS_PG_USER" -- env \
         PATH="${LS_PG_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
         "$@"
