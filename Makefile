@@ -14,7 +14,8 @@ OBJS = \
 	src/reaper.o \
 	src/stats.o \
 	src/events.o \
-	src/history.o
+	src/history.o \
+	src/owner.o
 
 DATA = $(wildcard sql/lockservice--*.sql)
 

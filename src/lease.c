@@ -277,7 +277,7 @@ LockDelayOf(AcquireRequest *req)
 static LeaseState
 StateOf(const LeaseRow *row, TimestampTz now, AcquireRequest *req)
 {
-	if (row->released || !OidIsValid(row->owner))
+	if (row->released)
 		return LEASE_NONE;
 	if (row->expires_at > now)
 		return LEASE_LIVE;
@@ -332,7 +332,7 @@ LeaseEvent(LeaseEventKind event, text *name, char kind, text *holder,
 static void
 NoteGrant(AcquireRequest *req, int64 token, const LeaseRow *previous)
 {
-	if (previous != NULL && !previous->released && OidIsValid(previous->owner))
+	if (previous != NULL && !previous->released)
 	{
 		StatsCount(STATS_TAKEOVERS);
 		LeaseEvent(LEASE_EVENT_EXPIRED, req->name, previous->kind,
@@ -951,8 +951,7 @@ LockLease(StoreTable *t, text *name, int64 token, LockTupleMode mode,
 		{
 			LeaseRow   *row = i < 0 ? rows.head : &rows.slots[i];
 
-			if (row != NULL && row->token == token && !row->released &&
-				OidIsValid(row->owner))
+			if (row != NULL && row->token == token && !row->released)
 				found = row;
 		}
 		/* a busy row still shows the last committed state of the lease */
@@ -1212,7 +1211,7 @@ ReapRow(StoreTable *t, TimestampTz now, TimestampTz *next_due)
 	text	   *name;
 
 	LeaseRowFromSlot(t, &lease);
-	if (lease.released || !OidIsValid(lease.owner))
+	if (lease.released)
 	{
 		TimestampTz released_at = DatumGetTimestampTz(slot_getattr(t->row, Anum_leases_released_at, &isnull));
 

@@ -98,7 +98,7 @@ SET ROLE ls_pgtap_plain;
 SELECT throws_ok('SELECT * FROM lockservice.leases', '42501', NULL,
 	'plain role cannot SELECT lockservice.leases');
 SELECT throws_ok($$INSERT INTO lockservice.leases
-	VALUES ('pgtap.priv.forged', 0, 'x', 'h', 10, 1, '1 hour', now(), now() + '1 hour', NULL)$$,
+	VALUES ('pgtap.priv.forged', 0, 'x', 'h', '-', 1, '1 hour', now(), now() + '1 hour', NULL)$$,
 	'42501', NULL, 'plain role cannot INSERT INTO lockservice.leases');
 SELECT throws_ok($$UPDATE lockservice.leases SET expires_at = 'infinity'$$, '42501', NULL,
 	'plain role cannot UPDATE lockservice.leases');
@@ -148,7 +148,7 @@ SET ROLE ls_pgtap_a;
 INSERT INTO tok VALUES ('a', lockservice.lock_acquire('pgtap.priv.iso', 'shared-holder', '1 minute'));
 SELECT isnt((SELECT v FROM tok WHERE k = 'a'), NULL, 'A acquires pgtap.priv.iso');
 RESET ROLE;
-SELECT is((SELECT owner FROM lockservice.leases WHERE name = 'pgtap.priv.iso' AND slot = 0),
+SELECT is((SELECT owner::oid FROM lockservice.leases WHERE name = 'pgtap.priv.iso' AND slot = 0),
 	'ls_pgtap_a'::regrole::oid, 'the lease row records A as owner');
 
 SET ROLE ls_pgtap_b;
@@ -203,7 +203,7 @@ SELECT is(lockservice.lock_release('pgtap.priv.iso', (SELECT v FROM tok WHERE k 
 SELECT is(lockservice.lock_acquire('pgtap.priv.iso', 'shared-holder', '1 minute', '0'), NULL,
 	'session superuser: lock_acquire with A''s holder string gets NULL');
 SELECT results_eq(
-	$$SELECT owner, token, released_at IS NULL, expires_at > pg_catalog.clock_timestamp()
+	$$SELECT owner::oid, token, released_at IS NULL, expires_at > pg_catalog.clock_timestamp()
 	    FROM lockservice.leases WHERE name = 'pgtap.priv.iso'$$,
 	$$VALUES ('ls_pgtap_a'::regrole::oid, (SELECT v FROM tok WHERE k = 'a'), true, true)$$,
 	'after all that, the lease row is still A''s, live and unreleased');
@@ -255,7 +255,7 @@ INSERT INTO tok VALUES ('def', pg_temp.acquire_as_definer('pgtap.priv.definer'))
 SELECT is(lockservice.lock_renew('pgtap.priv.definer', (SELECT v FROM tok WHERE k = 'def')), false,
 	'a lease taken inside a SECURITY DEFINER function of B is not A''s');
 RESET ROLE;
-SELECT is((SELECT owner FROM lockservice.leases WHERE name = 'pgtap.priv.definer' AND slot = 0),
+SELECT is((SELECT owner::oid FROM lockservice.leases WHERE name = 'pgtap.priv.definer' AND slot = 0),
 	'ls_pgtap_b'::regrole::oid, 'it belongs to B, the function''s owner');
 SET ROLE ls_pgtap_b;
 SELECT is(lockservice.lock_release('pgtap.priv.definer', (SELECT v FROM tok WHERE k = 'def')), true,

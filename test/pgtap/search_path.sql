@@ -388,7 +388,7 @@ SELECT cmp_ok(pg_temp.val('advance_token_counter')::bigint, '>=', pg_temp.t('las
 SELECT is(pg_temp.val('release b') || pg_temp.val('release a (t3)') || pg_temp.val('release c (t5)'),
 	'truetruetrue', 'hostile search_path: releasing every lease is true');
 SELECT results_eq(
-	$$SELECT name COLLATE "default", holder COLLATE "default", owner, token, released_at IS NOT NULL
+	$$SELECT name COLLATE "default", holder COLLATE "default", owner::pg_catalog.oid, token, released_at IS NOT NULL
 	    FROM lockservice.leases WHERE name IN ('pgtap.sp.a', 'pgtap.sp.b', 'pgtap.sp.c')
 	   ORDER BY name$$,
 	$$VALUES ('pgtap.sp.a'::text, 'h-other'::text, current_user::regrole::oid, pg_temp.t('t3'), true),

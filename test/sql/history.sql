@@ -20,7 +20,7 @@ SET ROLE regress_ls_hist_plain;
 SET lockservice.history = on;
 -- nor may a plain role read (or write) the history
 SELECT count(*) FROM lockservice.history;
-INSERT INTO lockservice.history VALUES (now(), 'acquired', 'hist/forged', 'x', 'h', 10, 2, 10);
+INSERT INTO lockservice.history VALUES (now(), 'acquired', 'hist/forged', 'x', 'h', '-', 2, '-');
 DELETE FROM lockservice.history;
 RESET ROLE;
 

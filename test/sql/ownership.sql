@@ -69,3 +69,35 @@ RESET ROLE;
 DROP ROLE regress_ls_alice;
 DROP ROLE regress_ls_bob;
 SELECT count(*) AS live FROM lockservice.leases_live WHERE name LIKE 'own/%';
+
+--
+-- the owner column's type, lockservice.lease_owner: an OID on disk, the
+-- role's name in output, dumps and input (a dump restored into a cluster
+-- whose role OIDs differ keeps each lease its role's: test/t/012).  "-" is
+-- no owner; a name no role has, and a bare number, read as no owner.
+--
+CREATE ROLE regress_ls_carol;
+CREATE ROLE "Regress LS Dave";
+SET ROLE regress_ls_carol;
+SELECT lockservice.lock_acquire('own/c', 'worker') AS tc \gset
+SET ROLE "Regress LS Dave";
+SELECT lockservice.lock_acquire('own/d', 'worker') AS td \gset
+RESET ROLE;
+SELECT name, owner, owner::text AS as_text, owner = 'regress_ls_carol'::regrole::oid AS is_carol
+  FROM lockservice.leases WHERE name IN ('own/c', 'own/d') ORDER BY name;
+SELECT 'regress_ls_carol'::lockservice.lease_owner::regrole AS by_name,
+       '"Regress LS Dave"'::lockservice.lease_owner::regrole AS quoted,
+       '-'::lockservice.lease_owner::oid AS none;
+\set VERBOSITY default
+SELECT 'regress_ls_nobody'::lockservice.lease_owner::oid AS missing_role;
+\set VERBOSITY sqlstate
+SELECT ('regress_ls_carol'::regrole::oid)::text::lockservice.lease_owner::oid AS bare_number;
+SELECT 'a.b'::lockservice.lease_owner;
+SELECT ''::lockservice.lease_owner;
+SET ROLE regress_ls_carol;
+SELECT lockservice.lock_release('own/c', :tc) AS released;
+SET ROLE "Regress LS Dave";
+SELECT lockservice.lock_release('own/d', :td) AS released;
+RESET ROLE;
+DROP ROLE regress_ls_carol;
+DROP ROLE "Regress LS Dave";

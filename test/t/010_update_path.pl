@@ -1,9 +1,10 @@
 
 # Copyright: lockservice project
 #
-# The update path from every released version: a database at 1.0 or 1.1
-# with live leases, a fenced resource and (after the server restarted with
-# this library) a sleeping waiter runs ALTER EXTENSION lockservice UPDATE.
+# The update path from every released version: a database at 1.0, 1.1 or
+# 1.2 with history on, live leases, a fenced resource and (after the server
+# restarted with this library) a sleeping waiter runs ALTER EXTENSION
+# lockservice UPDATE.
 # The old schema keeps working with the new library before the update; the
 # update does not wait for the waiter; afterwards every lease is there and
 # renewable, the waiter is granted when the holder releases, tokens keep
@@ -20,8 +21,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $latest = '1.2';
-my @released = ('1.0', '1.1');
+my $latest = '1.3';
+my @released = ('1.0', '1.1', '1.2');
 
 my $node = ls_node('update_path', preload => 1);
 
@@ -50,6 +51,7 @@ for my $v (@released)
 {
 	my $db = 'from_' . ($v =~ tr/./_/r);
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql('postgres', "ALTER DATABASE $db SET lockservice.history = on");
 	$node->safe_psql($db, "CREATE EXTENSION lockservice VERSION '$v'");
 	my $q = sub { $node->safe_psql($db, shift) };
 	my %s;
@@ -95,6 +97,13 @@ for my $v (@released)
 
 	is($q->("SELECT count(*) FROM lockservice.leases_live WHERE (name, token) IN (('live', $s{live}), ('config', $s{shared}))"),
 		'2', "$v: the live leases are there with their tokens");
+	is($q->("SELECT count(*) FROM lockservice.leases
+			  WHERE name IN ('live', 'config') AND owner::text = current_user::text"),
+		'2', "$v: their owner reads as the role's name");
+	is($q->("SELECT count(*) FROM lockservice.history
+			  WHERE name = 'live' AND event = 'acquired'
+			    AND owner::text = current_user::text AND actor::text = current_user::text"),
+		'1', "$v: the history row's owner and actor read as the role's name");
 	is($q->("SELECT lockservice.lock_renew('live', $s{live})"), 't', "$v: the holder renews");
 	ok(!$w->done, "$v: the waiter still waits");
 	is($q->("SELECT lockservice.lock_release('live', $s{live})"), 't', "$v: the holder releases");

@@ -174,7 +174,8 @@ cmp_ok($s1 - $s0, '<=', 1,
 	$node->safe_psql(
 		'batches', q{
 		INSERT INTO lockservice.leases
-		SELECT 'b' || g, 0, 'x', 'h', 10, 2 * g, '1 hour', now() - interval '2 hours',
+		SELECT 'b' || g, 0, 'x', 'h', current_user::text::lockservice.lease_owner, 2 * g,
+		       '1 hour', now() - interval '2 hours',
 		       CASE WHEN g <= 3000 THEN now() + interval '1 hour' ELSE now() - interval '1 hour' END,
 		       NULL, NULL
 		  FROM pg_catalog.generate_series(1, 6500) g ORDER BY g});
@@ -191,7 +192,7 @@ cmp_ok($s1 - $s0, '<=', 1,
 		'3000', 'the 3,000 live leases are kept');
 }
 
-# ---- 1.0 -> 1.2 ------------------------------------------------------------
+# ---- 1.0 -> 1.3 ------------------------------------------------------------
 {
 	$node->safe_psql('postgres', 'CREATE DATABASE old');
 	$node->safe_psql('old', "CREATE EXTENSION lockservice VERSION '1.0'");
@@ -211,7 +212,7 @@ cmp_ok($s1 - $s0, '<=', 1,
 	$node->safe_psql('old', 'ALTER EXTENSION lockservice UPDATE');
 	is($node->safe_psql('old',
 			"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockservice'"),
-		'1.2', 'ALTER EXTENSION lockservice UPDATE goes to 1.2');
+		'1.3', 'ALTER EXTENSION lockservice UPDATE goes to 1.3');
 
 	# the objects of the extension, with their definitions and privileges
 	my $objects = q{
@@ -231,7 +232,7 @@ cmp_ok($s1 - $s0, '<=', 1,
 	my $upgraded = $node->safe_psql('old', $objects);
 	my $fresh = $node->safe_psql('postgres', $objects);
 	is($upgraded, $fresh,
-		'1.0 updated to 1.2 has the same objects, definitions and privileges as a fresh 1.2');
+		'1.0 updated to 1.3 has the same objects, definitions and privileges as a fresh 1.3');
 	like($fresh, qr/leases_changed/, '... the trigger and its function among them');
 }
 
