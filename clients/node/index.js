@@ -45,6 +45,33 @@ function serverError(err) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const ignore = () => {};
+
+// node-postgres emits 'error' on the pool when the backend of an idle
+// connection ends (a restart, a failover, pg_terminate_backend), and on a
+// checked-out connection when it ends between two queries; an 'error' event
+// with no listener ends the Node process. The pool has already dropped such
+// a connection and the next call opens another, so a listener that does
+// nothing is all it takes. One per pool, however many Clients share it.
+const guardedPools = new WeakSet();
+function guardPool(pool) {
+  if (typeof pool.on !== 'function' || guardedPools.has(pool)) return;
+  guardedPools.add(pool);
+  pool.on('error', ignore);
+}
+
+// pool.connect() with the same guard on the connection while it is checked
+// out; checkin(conn, broken) gives it back (broken: destroyed, not reused).
+async function checkout(pool) {
+  const conn = await pool.connect();
+  if (typeof conn.on === 'function') conn.on('error', ignore);
+  return conn;
+}
+function checkin(conn, broken) {
+  if (typeof conn.removeListener === 'function') conn.removeListener('error', ignore);
+  conn.release(broken ? true : undefined);
+}
+
 const SQL = {
   exclusive: 'SELECT lockservice.lock_acquire($1, $2, $3::float8 * interval \'1 s\', $4::float8 * interval \'1 s\') AS token',
   shared: 'SELECT lockservice.lock_acquire_shared($1, $2, $3::float8 * interval \'1 s\', $4::float8 * interval \'1 s\') AS token',
@@ -206,8 +233,9 @@ class Client {
     if (!pool || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
       throw new TypeError('pool must be a pg.Pool');
     }
-    this.pool = pool;
     this.margin = checkSeconds(margin, 'margin', { allowZero: true, allowNull: true });
+    this.pool = pool;
+    guardPool(pool);
   }
 
   async _retrying(fn, until, what) {
@@ -227,7 +255,7 @@ class Client {
   }
 
   async _renewOnce(lease, ttl, timeoutMs) {
-    const conn = await this.pool.connect();
+    const conn = await checkout(this.pool);
     let broken = false;
     let timer;
     try {
@@ -244,14 +272,14 @@ class Client {
       throw err;
     } finally {
       clearTimeout(timer);
-      conn.release(broken ? true : undefined);
+      checkin(conn, broken);
     }
   }
 
   // one attempt; a wait runs in a transaction (the backend stays the same
   // through PgBouncer) so that signal can cancel it with pg_cancel_backend
   async _acquireOnce(kind, args, waiting, signal, sentFlag) {
-    const conn = await this.pool.connect();
+    const conn = await checkout(this.pool);
     sentFlag.sent = true;
     let broken = false;
     let onAbort;
@@ -273,7 +301,7 @@ class Client {
       throw err;
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);
-      conn.release(broken ? true : undefined);
+      checkin(conn, broken);
     }
   }
 

@@ -204,6 +204,52 @@ test('a paused holder: its deadline passed before the other grant; its late writ
   }
 });
 
+test('every backend of a holder terminated: the process lives and the lease is renewed on new connections', async () => {
+  const c = makeClient(); const name = uniq();
+  const app = `lsnode_terminated_${process.pid}`;
+  const child = spawn(process.execPath, [path.join(__dirname, 'child_terminated.js'), `${DSN}?application_name=${app}`, name],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
+  const it = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  try {
+    const { token } = JSON.parse((await it.next()).value);
+    let terminated = 0;
+    let lastTermination = 0;
+    for (let round = 0; round < 4; round++) {
+      // each round waits for the pool's next connection (the keepalive opens
+      // one for its next renewal and keeps it idle in between), then ends it
+      const until = Date.now() + 10000;
+      let n = 0;
+      while (n === 0 && Date.now() < until) {
+        await sleep(100);
+        const rows = await admin('SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = $1', [app]);
+        n = Number(rows[0].n);
+      }
+      assert.ok(n > 0, `round ${round}: the holder had a backend to terminate (its exit code: ${child.exitCode}, stderr: ${stderr})`);
+      terminated += n;
+      lastTermination = Date.now();
+    }
+    // a renewal confirmed after the last termination moves the deadline past it + ttl - margin
+    const want = lastTermination + (3 - 3 / 5) * 1000;
+    let last = null;
+    const until = Date.now() + 15000;
+    while (Date.now() < until) {
+      const line = await Promise.race([it.next(), exited.then(() => ({ done: true }))]);
+      if (line.done) break;
+      last = JSON.parse(line.value);
+      if (last.lost || last.deadline > want) break;
+    }
+    assert.equal(child.exitCode, null, `the holder process is alive (stderr: ${stderr})`);
+    assert.ok(last && !last.lost, 'the lease was not lost');
+    assert.ok(last.deadline > want, 'a renewal was confirmed on a new connection after the last termination');
+    assert.deepEqual((await c.holders(name)).map((h) => h.token), [BigInt(token)], 'the same lease, same token');
+  } finally {
+    child.kill();
+  }
+});
+
 test('an acquire killed while waiting is retried as the same holder', async () => {
   const c = makeClient(); const name = uniq();
   const held = await c.acquire(name, { ttl: 30 });
