@@ -23,6 +23,9 @@ NOWHERE = "host=/nonexistent-lockservice-dir port=1 connect_timeout=1"
     (("n",), {"wait": -0.5}, ValueError),
     (("n",), {"holder": ""}, ValueError),
     (("n",), {"cancel": True}, TypeError),
+    (("n",), {"timeout": 0}, ValueError),
+    (("n",), {"timeout": -1}, ValueError),
+    (("n",), {"timeout": "2"}, TypeError),
 ])
 def test_acquire_bad_input(args, kwargs, error):
     with pytest.raises(error):
@@ -54,7 +57,6 @@ def test_async_bad_input():
 
 
 def test_unreachable_server_is_an_error_not_a_lease():
-    import psycopg
     from lockservice import NotConnected
     with pytest.raises(NotConnected):
         Client(NOWHERE).acquire("n", ttl=1, wait=0)

@@ -1,8 +1,8 @@
 """lockservice: leases, fencing tokens and leader election from PostgreSQL."""
 
 from ._client import EXCLUSIVE, PERMIT, SHARED, Client, Holder, Lease
-from ._errors import (FencedError, KindMismatchError, LeaseLost, LockCancelled, NotConnected,
-                      LockServiceError, LockTimeout, OutcomeUnknown,
+from ._errors import (CommitUnconfirmed, FencedError, KindMismatchError, LeaseLost,
+                      LockCancelled, NotConnected, LockServiceError, LockTimeout, OutcomeUnknown,
                       PrepareRefusedError, SharedTokenError,
                       TokenNeverIssuedError)
 
@@ -10,6 +10,6 @@ __all__ = [
     "Client", "Lease", "Holder", "EXCLUSIVE", "SHARED", "PERMIT",
     "LockServiceError", "FencedError", "TokenNeverIssuedError", "PrepareRefusedError",
     "KindMismatchError", "SharedTokenError", "LockCancelled", "LockTimeout",
-    "LeaseLost", "OutcomeUnknown", "NotConnected",
+    "LeaseLost", "OutcomeUnknown", "CommitUnconfirmed", "NotConnected",
 ]
 __version__ = "1.2.0"

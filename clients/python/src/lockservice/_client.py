@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterator, List, Optional, TypeVar
 
 import psycopg
 
-from ._errors import (LeaseLost, LockTimeout, NotConnected, OutcomeUnknown,
-                      from_psycopg)
+from ._errors import (CommitUnconfirmed, LeaseLost, LockServiceError, LockTimeout,
+                      NotConnected, OutcomeUnknown, from_psycopg)
 
 T = TypeVar("T")
 
@@ -27,6 +27,10 @@ PERMIT = "permit"
 # First retry of a call whose outcome is unknown, doubling up to the maximum.
 RETRY_FIRST = 0.1
 RETRY_MAX = 1.0
+# A call cancelled (at its deadline, or by the caller) that has not answered
+# within this many seconds has its connection cut: an unreachable server
+# cannot hold the caller longer.
+CANCEL_GRACE = 1.0
 
 SQL_ACQUIRE = {
     EXCLUSIVE: "SELECT lockservice.lock_acquire(%(name)s, %(holder)s, %(ttl)s, %(wait)s)",
@@ -94,6 +98,67 @@ def check_acquire(kind: str, name: Any, ttl: Any, wait: Any, holder: Any,
 def default_holder() -> str:
     """host:pid:random — unique per lease, stable across retries of one acquire."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+class CallTimedOut(OutcomeUnknown):
+    """A call ended by its deadline.  nothing_done: the server said the
+    statement was cancelled (57014), so it took no effect."""
+
+    def __init__(self, message: str, nothing_done: bool) -> None:
+        super().__init__(message)
+        self.nothing_done = nothing_done
+
+
+class ServerWarnings:
+    """The WARNINGs the server sends on a connection while a call runs.
+
+    A reply that comes with one (PostgreSQL's "canceling wait for
+    synchronous replication": committed on the primary only) is not a
+    confirmed outcome.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.messages: List[str] = []
+
+    def __call__(self, diag: Any) -> None:
+        if diag.severity_nonlocalized == "WARNING":
+            self.messages.append(diag.message_primary or "warning")
+
+    def __enter__(self) -> "ServerWarnings":
+        self.conn.add_notice_handler(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.conn.remove_notice_handler(self)
+
+    def check(self, what: str) -> None:
+        """CommitUnconfirmed when a WARNING came with the reply."""
+        if self.messages:
+            raise CommitUnconfirmed(f"{what}: the server could not confirm the commit "
+                                    f"({self.messages[-1]}); the outcome is unknown")
+
+
+def cancel_quietly(cancel: Any) -> None:
+    """Send a cancel request (libpq's PGcancel); it may block on an unreachable server."""
+    try:
+        cancel.cancel()
+    except Exception:  # the statement may have ended meanwhile
+        pass
+
+
+def cut_connection(conn: Any) -> None:
+    """Shut the connection's socket down, so that a call blocked on it returns."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+    except (OSError, psycopg.Error):
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def is_connection_error(exc: BaseException, conn: Optional[psycopg.Connection]) -> bool:
@@ -329,8 +394,9 @@ class Lease(LeaseBase):
                 try:
                     if conn is None or conn.closed:
                         conn = self.client._connect(keepalive_for=self.ttl)
-                    row = conn.execute(SQL_RENEW, (self.name, self.token, None)).fetchone()
-                except psycopg.Error:
+                    ok = self.client._run(conn, SQL_RENEW, (self.name, self.token, None),
+                                          deadline=self.deadline, what="renew")
+                except (psycopg.Error, LockServiceError):
                     # unconfirmed: retry soon, never counted as a renewal
                     if conn is not None:
                         conn.close()
@@ -339,7 +405,7 @@ class Lease(LeaseBase):
                     delay = min(delay * 2, RETRY_MAX)
                     continue
                 delay = RETRY_FIRST
-                next_due = self._renewed(bool(row and row[0]), sent)
+                next_due = self._renewed(bool(ok), sent)
                 if next_due is None:
                     return
                 due = next_due
@@ -371,9 +437,15 @@ class Client:
         self._lock = threading.Lock()
 
     # -- connections
-    def _connect(self, keepalive_for: Optional[float] = None) -> psycopg.Connection:
+    def _connect(self, keepalive_for: Optional[float] = None,
+                 deadline: Optional[float] = None) -> psycopg.Connection:
         kwargs = dict(self.connect_kwargs)
-        kwargs.setdefault("connect_timeout", max(1, int(self.connect_timeout)))
+        timeout = self.connect_timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                raise psycopg.OperationalError("the call's deadline passed before connecting")
+        kwargs.setdefault("connect_timeout", max(1, int(timeout + 0.999)))
         if keepalive_for is not None:
             # a partitioned server must not hold the renewer past the lease
             kwargs.setdefault("tcp_user_timeout", max(1000, int(keepalive_for * 1000 / 3)))
@@ -382,13 +454,13 @@ class Client:
         return conn
 
     @contextlib.contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
+    def connection(self, deadline: Optional[float] = None) -> Iterator[psycopg.Connection]:
         """A connection of the client's own (autocommit); broken ones are dropped."""
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None or conn.closed:
             try:
-                conn = self._connect()
+                conn = self._connect(deadline=deadline)
             except psycopg.OperationalError as exc:
                 raise NotConnected(f"cannot connect: {exc}") from exc
         ok = False
@@ -414,37 +486,74 @@ class Client:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _call_once(self, sql: str, params: Any, *, wait_check: bool = False,
-                   cancel: Optional[threading.Event] = None) -> Any:
-        """Run one statement; its first column.  Server errors become LockServiceError."""
-        with self.connection() as conn:
-            watcher = None
-            done = threading.Event()
-            if cancel is not None:
-                def watch() -> None:
-                    while not done.is_set():
-                        if cancel.wait(0.05):
-                            if not done.is_set():
-                                conn.cancel()
-                            return
-                watcher = threading.Thread(target=watch, daemon=True)
-                watcher.start()
-            try:
+    @staticmethod
+    def _watch(conn: psycopg.Connection, done: threading.Event, cancel: Optional[threading.Event],
+               deadline: Optional[float], ended_by: List[str]) -> None:
+        """Cancel conn's statement when cancel is set or the deadline passes; cut the
+        connection if no reply comes within CANCEL_GRACE after that."""
+        cut_at: Optional[float] = None
+        while not done.wait(0.05):
+            now = time.monotonic()
+            if cut_at is None:
+                if cancel is not None and cancel.is_set():
+                    ended_by.append("cancel")
+                elif deadline is not None and now >= deadline:
+                    ended_by.append("deadline")
+                else:
+                    continue
+                cut_at = now + CANCEL_GRACE
+                try:
+                    request = conn.pgconn.get_cancel()
+                except psycopg.Error:
+                    return
+                threading.Thread(target=cancel_quietly, args=(request,), daemon=True).start()
+            elif now >= cut_at:
+                cut_connection(conn)
+                return
+
+    def _run(self, conn: psycopg.Connection, sql: str, params: Any, *, what: str,
+             wait_check: bool = False, cancel: Optional[threading.Event] = None,
+             deadline: Optional[float] = None) -> Any:
+        """Run one statement on conn; its first column.
+
+        Server errors become LockServiceError; a reply with a WARNING is
+        CommitUnconfirmed; a call ended by its deadline is CallTimedOut.
+        """
+        done = threading.Event()
+        ended_by: List[str] = []
+        watcher = None
+        if cancel is not None or deadline is not None:
+            watcher = threading.Thread(target=self._watch, args=(conn, done, cancel, deadline, ended_by),
+                                       daemon=True)
+            watcher.start()
+        try:
+            with ServerWarnings(conn) as warnings:
                 if wait_check:
                     with conn.transaction():
                         conn.execute(SQL_WAIT_CHECK)
                         row = conn.execute(sql, params).fetchone()
                 else:
                     row = conn.execute(sql, params).fetchone()
-            except psycopg.Error as exc:
-                if is_connection_error(exc, conn):
-                    raise
-                raise from_psycopg(exc) from exc
-            finally:
-                done.set()
-                if watcher is not None:
-                    watcher.join()
-            return row[0] if row else None
+        except psycopg.Error as exc:
+            if ended_by == ["deadline"]:
+                nothing_done = exc.sqlstate == "57014" and not is_connection_error(exc, conn)
+                raise CallTimedOut(f"{what}: no reply by the call's deadline ({exc})", nothing_done) from exc
+            if is_connection_error(exc, conn):
+                raise
+            raise from_psycopg(exc) from exc
+        finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
+        warnings.check(what)
+        return row[0] if row else None
+
+    def _call_once(self, sql: str, params: Any, *, what: str, wait_check: bool = False,
+                   cancel: Optional[threading.Event] = None, deadline: Optional[float] = None) -> Any:
+        """Run one statement on a connection of the client's (see _run)."""
+        with self.connection(deadline) as conn:
+            return self._run(conn, sql, params, what=what, wait_check=wait_check,
+                             cancel=cancel, deadline=deadline)
 
     def _call_retrying(self, sql: str, params: Any, *, until: float, what: str) -> Any:
         """Run a statement, retrying while its outcome is unknown, until `until` (monotonic)."""
@@ -452,11 +561,13 @@ class Client:
         sent_any = False
         while True:
             try:
-                return self._call_once(sql, params)
-            except (psycopg.Error, NotConnected) as exc:
+                return self._call_once(sql, params, what=what, deadline=until)
+            except CallTimedOut:
+                raise
+            except (psycopg.Error, NotConnected, CommitUnconfirmed) as exc:
                 sent_any = sent_any or not isinstance(exc, NotConnected)
                 if time.monotonic() + delay >= until:
-                    if not sent_any:
+                    if not sent_any or isinstance(exc, CommitUnconfirmed):
                         raise
                     raise OutcomeUnknown(f"{what}: no reply ({exc.__class__.__name__}: {exc}); "
                                          "the outcome is unknown") from exc
@@ -466,12 +577,17 @@ class Client:
     # -- acquiring
     def _acquire(self, kind: str, name: str, ttl: Any, wait: Any, holder: Optional[str],
                  permits: Optional[int], keepalive: bool,
-                 cancel: Optional[threading.Event]) -> Optional[Lease]:
+                 cancel: Optional[threading.Event], timeout: Any) -> Optional[Lease]:
         name, ttl_s, wait_s, holder, permits = check_acquire(kind, name, ttl, wait, holder, permits)
         if cancel is not None and not isinstance(cancel, threading.Event):
             raise TypeError("cancel must be a threading.Event")
+        timeout_s = check_seconds(timeout, "timeout", allow_zero=False, allow_none=True)
         start = time.monotonic()
         wait_until = None if wait_s is None else start + wait_s
+        if timeout_s is None and wait_s is not None:
+            timeout_s = wait_s + self.connect_timeout
+        deadline = None if timeout_s is None else start + timeout_s
+        what = f"acquire of {name!r}"
         delay = RETRY_FIRST
         sent_any = False
         while True:
@@ -480,26 +596,28 @@ class Client:
                       "wait": _interval(left), "permits": permits}
             sent = time.monotonic()
             try:
-                token = self._call_once(SQL_ACQUIRE[kind], params,
-                                        wait_check=(left is None or left > 0), cancel=cancel)
+                token = self._call_once(SQL_ACQUIRE[kind], params, what=what,
+                                        wait_check=(left is None or left > 0),
+                                        cancel=cancel, deadline=deadline)
                 break
-            except (psycopg.Error, NotConnected) as exc:
-                # no reply: the lease may be ours; ask again as the same holder,
-                # which returns the same token if it is (never a false success)
+            except CallTimedOut as exc:
+                if exc.nothing_done:
+                    return None  # the deadline ended the server's wait: nothing was granted
+                raise
+            except (psycopg.Error, NotConnected, CommitUnconfirmed) as exc:
+                # no reply, or an unconfirmed commit: the lease may be ours; ask
+                # again as the same holder, which returns the same token if it
+                # is (never a false success)
                 sent_any = sent_any or not isinstance(exc, NotConnected)
                 if cancel is not None and cancel.is_set():
                     if not sent_any:
                         raise
-                    raise OutcomeUnknown(f"acquire of {name!r} cancelled without a reply; "
+                    raise OutcomeUnknown(f"{what} cancelled without a reply; "
                                          "a lease it may have got ends at its ttl") from exc
-                if wait_until is not None:
-                    # a sent call may have been granted: retry for its ttl at least
-                    retry_until = max(sent + ttl_s, wait_until) if sent_any else wait_until
-                    if time.monotonic() + delay >= retry_until:
-                        if not sent_any:
-                            raise
-                        raise OutcomeUnknown(f"acquire of {name!r}: no reply ({exc}); "
-                                             "the outcome is unknown") from exc
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    if not sent_any or isinstance(exc, CommitUnconfirmed):
+                        raise
+                    raise OutcomeUnknown(f"{what}: no reply ({exc}); the outcome is unknown") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
         if token is None:
@@ -510,25 +628,31 @@ class Client:
         return lease
 
     def acquire(self, name: str, ttl: Any = 30, wait: Any = 0, *, holder: Optional[str] = None,
-                keepalive: bool = True, cancel: Optional[threading.Event] = None) -> Optional[Lease]:
+                keepalive: bool = True, cancel: Optional[threading.Event] = None,
+                timeout: Any = None) -> Optional[Lease]:
         """An exclusive lease of name, or None when not granted within wait seconds.
 
         wait=0 tries once, wait=None waits until granted (or cancel is set:
-        LockCancelled).  With keepalive the lease is renewed every ttl/3
-        until released.
+        LockCancelled).  timeout bounds the whole call, reconnections and
+        waits for a synchronous standby included (default: wait plus
+        connect_timeout; none with wait=None): past it the call ends with
+        OutcomeUnknown, or None when the server said nothing was granted.
+        With keepalive the lease is renewed every ttl/3 until released.
         """
-        return self._acquire(EXCLUSIVE, name, ttl, wait, holder, None, keepalive, cancel)
+        return self._acquire(EXCLUSIVE, name, ttl, wait, holder, None, keepalive, cancel, timeout)
 
     def acquire_shared(self, name: str, ttl: Any = 30, wait: Any = 0, *, holder: Optional[str] = None,
-                       keepalive: bool = True, cancel: Optional[threading.Event] = None) -> Optional[Lease]:
+                       keepalive: bool = True, cancel: Optional[threading.Event] = None,
+                       timeout: Any = None) -> Optional[Lease]:
         """A shared lease: any number at once, none while an exclusive one is live."""
-        return self._acquire(SHARED, name, ttl, wait, holder, None, keepalive, cancel)
+        return self._acquire(SHARED, name, ttl, wait, holder, None, keepalive, cancel, timeout)
 
     def acquire_permit(self, name: str, permits: int, ttl: Any = 30, wait: Any = 0, *,
                        holder: Optional[str] = None, keepalive: bool = True,
-                       cancel: Optional[threading.Event] = None) -> Optional[Lease]:
+                       cancel: Optional[threading.Event] = None,
+                       timeout: Any = None) -> Optional[Lease]:
         """One of at most `permits` leases of name (a counting semaphore)."""
-        return self._acquire(PERMIT, name, ttl, wait, holder, permits, keepalive, cancel)
+        return self._acquire(PERMIT, name, ttl, wait, holder, permits, keepalive, cancel, timeout)
 
     @contextlib.contextmanager
     def lock(self, name: str, ttl: Any = 30, wait: Any = None, **kwargs: Any) -> Iterator[Lease]:

@@ -71,6 +71,18 @@ class OutcomeUnknown(LockServiceError):
     """
 
 
+class CommitUnconfirmed(OutcomeUnknown):
+    """The server answered, with a WARNING that its commit may not be durable.
+
+    PostgreSQL answers so when a synchronous-replication wait is cancelled
+    (by this client's deadline, statement_timeout or anyone's cancel): the
+    commit happened on the primary only, and a failover can undo it.  An
+    acquire, renew or release answered so is never a success; the client
+    retries it as the same holder while the call's time lasts, then raises
+    this (an OutcomeUnknown).
+    """
+
+
 class NotConnected(LockServiceError, ConnectionError):
     """No connection to the server could be made: nothing was sent, nothing took effect."""
 

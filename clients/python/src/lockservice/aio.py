@@ -14,9 +14,11 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Optional, TypeVar
 import psycopg
 
 from ._client import (EXCLUSIVE, PERMIT, RETRY_FIRST, RETRY_MAX, SHARED, SQL_ACQUIRE,
-                      SQL_FENCE, SQL_RELEASE, SQL_RENEW, SQL_WAIT_CHECK, LeaseBase, _interval,
-                      check_acquire, check_name, check_seconds, is_connection_error)
-from ._errors import LeaseLost, LockTimeout, OutcomeUnknown, from_psycopg
+                      SQL_FENCE, SQL_RELEASE, SQL_RENEW, SQL_WAIT_CHECK, CallTimedOut, LeaseBase,
+                      ServerWarnings, _interval, cancel_quietly, check_acquire, check_name,
+                      check_seconds, is_connection_error)
+from ._errors import (CommitUnconfirmed, LeaseLost, LockServiceError, LockTimeout,
+                      OutcomeUnknown, from_psycopg)
 
 T = TypeVar("T")
 
@@ -57,11 +59,9 @@ class AsyncLease(LeaseBase):
                     if conn is None or conn.closed:
                         conn = await asyncio.wait_for(self.client._connect(),
                                                       max(0.01, self.deadline - sent))
-                    cur = await asyncio.wait_for(
-                        conn.execute(SQL_RENEW, (self.name, self.token, None)),
-                        max(0.01, self.deadline - time.monotonic()))
-                    row = await cur.fetchone()
-                except (psycopg.Error, asyncio.TimeoutError, OSError):
+                    ok = await self.client._run(conn, SQL_RENEW, (self.name, self.token, None),
+                                                what="renew", deadline=self.deadline)
+                except (psycopg.Error, LockServiceError, asyncio.TimeoutError, OSError):
                     if conn is not None:
                         await conn.close()
                     conn = None
@@ -69,7 +69,7 @@ class AsyncLease(LeaseBase):
                     delay = min(delay * 2, RETRY_MAX)
                     continue
                 delay = RETRY_FIRST
-                next_due = self._renewed(bool(row and row[0]), sent)
+                next_due = self._renewed(bool(ok), sent)
                 if next_due is None:
                     return
                 due = next_due
@@ -127,23 +127,59 @@ class AsyncClient:
         conn.prepare_threshold = None
         return conn
 
-    async def _call_once(self, sql: str, params: Any, *, wait_check: bool = False) -> Any:
-        conn = await self._connect()
+    @staticmethod
+    async def _statement(conn: psycopg.AsyncConnection[Any], sql: str, params: Any,
+                         wait_check: bool) -> Any:
+        if wait_check:
+            async with conn.transaction():
+                await conn.execute(SQL_WAIT_CHECK)
+                return await (await conn.execute(sql, params)).fetchone()
+        return await (await conn.execute(sql, params)).fetchone()
+
+    async def _run(self, conn: psycopg.AsyncConnection[Any], sql: str, params: Any, *, what: str,
+                   wait_check: bool = False, deadline: Optional[float] = None) -> Any:
+        """Run one statement on conn; its first column (as Client._run).
+
+        When the task is cancelled or the deadline passes, a cancel request
+        goes to the server from a thread (it may block on an unreachable
+        server) and the call ends at once; the caller closes conn.
+        """
         try:
-            if wait_check:
-                async with conn.transaction():
-                    await conn.execute(SQL_WAIT_CHECK)
-                    row = await (await conn.execute(sql, params)).fetchone()
-            else:
-                row = await (await conn.execute(sql, params)).fetchone()
-            return row[0] if row else None
-        except asyncio.CancelledError:
-            conn.cancel()  # the wait on the server ends, nothing is granted
+            with ServerWarnings(conn) as warnings:
+                statement = self._statement(conn, sql, params, wait_check)
+                if deadline is None:
+                    row = await statement
+                else:
+                    row = await asyncio.wait_for(statement, max(0.0, deadline - time.monotonic()))
+        except (asyncio.CancelledError, asyncio.TimeoutError) as exc:
+            try:
+                request = conn.pgconn.get_cancel()
+            except psycopg.Error:
+                request = None
+            if request is not None:
+                asyncio.get_running_loop().run_in_executor(None, cancel_quietly, request)
+            if isinstance(exc, asyncio.TimeoutError):
+                raise CallTimedOut(f"{what}: no reply by the call's deadline", False) from exc
             raise
         except psycopg.Error as exc:
             if is_connection_error(exc, conn):
                 raise
             raise from_psycopg(exc) from exc
+        warnings.check(what)
+        return row[0] if row else None
+
+    async def _call_once(self, sql: str, params: Any, *, what: str, wait_check: bool = False,
+                         deadline: Optional[float] = None) -> Any:
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            raise CallTimedOut(f"{what}: the call's deadline passed before connecting", False)
+        try:
+            conn = await asyncio.wait_for(self._connect(), timeout)
+        except asyncio.TimeoutError as exc:
+            raise CallTimedOut(f"{what}: no connection by the call's deadline", False) from exc
+        try:
+            return await self._run(conn, sql, params, what=what, wait_check=wait_check,
+                                   deadline=deadline)
         finally:
             await conn.close()
 
@@ -151,17 +187,27 @@ class AsyncClient:
         delay = RETRY_FIRST
         while True:
             try:
-                return await self._call_once(sql, params)
-            except psycopg.Error as exc:
+                return await self._call_once(sql, params, what=what, deadline=until)
+            except CallTimedOut:
+                raise
+            except (psycopg.Error, CommitUnconfirmed) as exc:
                 if time.monotonic() + delay >= until:
+                    if isinstance(exc, CommitUnconfirmed):
+                        raise
                     raise OutcomeUnknown(f"{what}: no reply ({exc}); the outcome is unknown") from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
 
     async def _acquire(self, kind: str, name: str, ttl: Any, wait: Any, holder: Optional[str],
-                       permits: Optional[int]) -> Optional[AsyncLease]:
+                       permits: Optional[int], timeout: Any) -> Optional[AsyncLease]:
         name, ttl_s, wait_s, holder, permits = check_acquire(kind, name, ttl, wait, holder, permits)
-        wait_until = None if wait_s is None else time.monotonic() + wait_s
+        timeout_s = check_seconds(timeout, "timeout", allow_zero=False, allow_none=True)
+        start = time.monotonic()
+        wait_until = None if wait_s is None else start + wait_s
+        if timeout_s is None and wait_s is not None:
+            timeout_s = wait_s + self.connect_timeout
+        deadline = None if timeout_s is None else start + timeout_s
+        what = f"acquire of {name!r}"
         delay = RETRY_FIRST
         while True:
             left = None if wait_until is None else max(0.0, wait_until - time.monotonic())
@@ -170,11 +216,16 @@ class AsyncClient:
                 token = await self._call_once(SQL_ACQUIRE[kind], {
                     "name": name, "holder": holder, "ttl": _interval(ttl_s),
                     "wait": _interval(left), "permits": permits},
-                    wait_check=(left is None or left > 0))
+                    what=what, wait_check=(left is None or left > 0), deadline=deadline)
                 break
-            except psycopg.Error as exc:
-                if wait_until is not None and time.monotonic() + delay >= max(sent + ttl_s, wait_until):
-                    raise OutcomeUnknown(f"acquire of {name!r}: no reply ({exc}); the outcome is unknown") from exc
+            except CallTimedOut:
+                raise
+            except (psycopg.Error, CommitUnconfirmed) as exc:
+                # as Client._acquire: ask again as the same holder
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    if isinstance(exc, CommitUnconfirmed):
+                        raise
+                    raise OutcomeUnknown(f"{what}: no reply ({exc}); the outcome is unknown") from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
         if token is None:
@@ -184,17 +235,20 @@ class AsyncClient:
         return lease
 
     async def acquire(self, name: str, ttl: Any = 30, wait: Any = 0, *,
-                      holder: Optional[str] = None) -> Optional[AsyncLease]:
-        """An exclusive lease or None; cancel the awaiting task to stop a wait."""
-        return await self._acquire(EXCLUSIVE, name, ttl, wait, holder, None)
+                      holder: Optional[str] = None, timeout: Any = None) -> Optional[AsyncLease]:
+        """An exclusive lease or None; cancel the awaiting task to stop a wait.
+
+        timeout bounds the whole call as in Client.acquire.
+        """
+        return await self._acquire(EXCLUSIVE, name, ttl, wait, holder, None, timeout)
 
     async def acquire_shared(self, name: str, ttl: Any = 30, wait: Any = 0, *,
-                             holder: Optional[str] = None) -> Optional[AsyncLease]:
-        return await self._acquire(SHARED, name, ttl, wait, holder, None)
+                             holder: Optional[str] = None, timeout: Any = None) -> Optional[AsyncLease]:
+        return await self._acquire(SHARED, name, ttl, wait, holder, None, timeout)
 
     async def acquire_permit(self, name: str, permits: int, ttl: Any = 30, wait: Any = 0, *,
-                             holder: Optional[str] = None) -> Optional[AsyncLease]:
-        return await self._acquire(PERMIT, name, ttl, wait, holder, permits)
+                             holder: Optional[str] = None, timeout: Any = None) -> Optional[AsyncLease]:
+        return await self._acquire(PERMIT, name, ttl, wait, holder, permits, timeout)
 
     async def run(self, name: str, fn: Callable[[AsyncLease], Awaitable[T]], ttl: Any = 30,
                   wait: Any = None, **kwargs: Any) -> T:
