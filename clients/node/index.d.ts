@@ -13,6 +13,12 @@ export interface AcquireOptions {
   keepalive?: boolean;
   /** aborting it cancels a waiting acquire on the server */
   signal?: AbortSignal | null;
+  /**
+   * seconds the whole call may take, reconnections and a synchronous
+   * standby's confirmation included (default: wait + 5; none with wait null);
+   * past it the call rejects with OutcomeUnknownError
+   */
+  timeout?: number | null;
 }
 
 export interface HolderInfo {
@@ -67,3 +73,5 @@ export class LockServiceError extends Error {
 export class NotGrantedError extends LockServiceError {}
 export class LeaseLostError extends LockServiceError {}
 export class OutcomeUnknownError extends LockServiceError {}
+/** the reply came with a server WARNING (a cancelled synchronous-replication wait): never a success */
+export class CommitUnconfirmedError extends OutcomeUnknownError {}

@@ -34,6 +34,16 @@ class LeaseLostError extends LockServiceError {
 class OutcomeUnknownError extends LockServiceError {
   constructor(message) { super(message); this.name = 'OutcomeUnknownError'; }
 }
+// The reply came with a server WARNING: PostgreSQL's "canceling wait for
+// synchronous replication" (committed on the primary only, which a failover
+// can undo). Never a success; retried as the same holder while the call's
+// time lasts.
+class CommitUnconfirmedError extends OutcomeUnknownError {
+  constructor(message) { super(message); this.name = 'CommitUnconfirmedError'; }
+}
+// How long an acquire may take beyond its wait by default (seconds):
+// connecting, and the commit (a synchronous standby's confirmation).
+const CALL_MARGIN = 5;
 
 // node-postgres errors: a server error has a 5-character code; 57P0x means
 // the session was terminated (the reply may never have come).
@@ -61,15 +71,59 @@ function guardPool(pool) {
 }
 
 // pool.connect() with the same guard on the connection while it is checked
-// out; checkin(conn, broken) gives it back (broken: destroyed, not reused).
+// out, and the server WARNINGs of its calls collected in conn.lsWarnings;
+// checkin(conn, broken) gives it back (broken: destroyed, not reused).
+function noteWarning(msg) {
+  if (msg && msg.severity === 'WARNING') this.lsWarnings.push(msg.message);
+}
 async function checkout(pool) {
   const conn = await pool.connect();
-  if (typeof conn.on === 'function') conn.on('error', ignore);
+  conn.lsWarnings = [];
+  if (typeof conn.on === 'function') {
+    conn.on('error', ignore);
+    conn.on('notice', noteWarning);
+  }
   return conn;
 }
 function checkin(conn, broken) {
-  if (typeof conn.removeListener === 'function') conn.removeListener('error', ignore);
+  if (typeof conn.removeListener === 'function') {
+    conn.removeListener('error', ignore);
+    conn.removeListener('notice', noteWarning);
+  }
   conn.release(broken ? true : undefined);
+}
+// CommitUnconfirmedError when a WARNING came with the call's reply.
+function checkWarnings(conn, what) {
+  if (conn.lsWarnings.length > 0) {
+    throw new CommitUnconfirmedError(`${what}: the server could not confirm the commit (${conn.lsWarnings.at(-1)}); the outcome is unknown`);
+  }
+}
+// work(conn) on a checked-out connection, ended at deadlineAt (performance.now()
+// time, null: none): then the connection is destroyed and the call rejects
+// with OutcomeUnknownError (a statement sent may have taken effect).
+async function withConnection(pool, what, deadlineAt, work) {
+  if (deadlineAt !== null && performance.now() >= deadlineAt) throw new OutcomeUnknownError(`${what}: the call's deadline passed`);
+  const conn = await checkout(pool);
+  let broken = false;
+  let timer;
+  try {
+    const done = work(conn, () => { broken = true; });
+    if (deadlineAt === null) return await done;
+    done.catch(ignore);
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        broken = true;
+        reject(new OutcomeUnknownError(`${what}: no reply by the call's deadline; the outcome is unknown`));
+      }, Math.max(1, deadlineAt - performance.now()));
+    });
+    return await Promise.race([done, late]);
+  } catch (err) {
+    if (!isServerError(err)) broken = true;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    checkin(conn, broken);
+  }
 }
 
 const SQL = {
@@ -145,7 +199,7 @@ class Lease {
     const sent = performance.now();
     let ok;
     try {
-      ok = await this.client._renewOnce(this, null, this.deadline - sent);
+      ok = await this.client._renewOnce(this, null, this.deadline);
     } catch (err) {
       if (this._released) return;
       this._delay = Math.min((this._delay ?? RETRY_FIRST / 2) * 2, RETRY_MAX); // unconfirmed: retry, never counted
@@ -171,7 +225,7 @@ class Lease {
   async renew(ttl = null) {
     checkSeconds(ttl, 'ttl', { allowZero: false, allowNull: true });
     const sent = performance.now();
-    const ok = await this.client._retrying(() => this.client._renewOnce(this, ttl, null), this.deadline, 'renew');
+    const ok = await this.client._retrying(() => this.client._renewOnce(this, ttl, this.deadline), this.deadline, 'renew');
     if (ok) {
       if (ttl !== null) this.ttl = ttl;
       this._confirmedSent = Math.max(this._confirmedSent, sent);
@@ -240,12 +294,15 @@ class Client {
 
   async _retrying(fn, until, what) {
     let delay = RETRY_FIRST;
+    let unconfirmed = null; // an attempt's reply came with a WARNING: say so at the end
     for (;;) {
       try {
         return await fn();
       } catch (err) {
         if (isServerError(err)) throw serverError(err);
+        if (err instanceof CommitUnconfirmedError) unconfirmed = err;
         if (performance.now() + delay >= until) {
+          if (unconfirmed || err instanceof OutcomeUnknownError) throw unconfirmed ?? err;
           throw new OutcomeUnknownError(`${what}: no reply (${err.message}); the outcome is unknown`);
         }
         await sleep(delay);
@@ -254,67 +311,68 @@ class Client {
     }
   }
 
-  async _renewOnce(lease, ttl, timeoutMs) {
-    const conn = await checkout(this.pool);
-    let broken = false;
-    let timer;
-    try {
-      const q = conn.query('SELECT lockservice.lock_renew($1, $2, $3::float8 * interval \'1 s\') AS ok',
+  // one renewal, ended at deadlineAt (performance.now() time)
+  _renewOnce(lease, ttl, deadlineAt) {
+    return withConnection(this.pool, 'renew', deadlineAt, async (conn) => {
+      const r = await conn.query('SELECT lockservice.lock_renew($1, $2, $3::float8 * interval \'1 s\') AS ok',
         [lease.name, lease.token.toString(), ttl]);
-      if (timeoutMs === null) return (await q).rows[0].ok;
-      const timeout = new Promise((_, reject) => {
-        timer = setTimeout(() => { broken = true; reject(new Error('renewal timed out')); }, Math.max(1, timeoutMs));
-      });
-      q.catch(() => {});
-      return (await Promise.race([q, timeout])).rows[0].ok;
-    } catch (err) {
-      if (!isServerError(err)) broken = true;
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      checkin(conn, broken);
-    }
+      checkWarnings(conn, 'renew');
+      return r.rows[0].ok;
+    });
   }
 
   // one attempt; a wait runs in a transaction (the backend stays the same
   // through PgBouncer) so that signal can cancel it with pg_cancel_backend
-  async _acquireOnce(kind, args, waiting, signal, sentFlag) {
-    const conn = await checkout(this.pool);
-    sentFlag.sent = true;
-    let broken = false;
-    let onAbort;
-    try {
-      if (!waiting) return (await conn.query(SQL[kind], args)).rows[0].token;
-      await conn.query('BEGIN');
-      const pid = (await conn.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
-      await conn.query("SELECT set_config('client_connection_check_interval', '1000', true)");
-      if (signal) {
-        onAbort = () => { this.pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {}); };
-        if (signal.aborted) onAbort(); else signal.addEventListener('abort', onAbort, { once: true });
+  // one attempt, ended at deadlineAt; a wait runs in a transaction (the
+  // backend stays the same through PgBouncer) so that signal can cancel it
+  // with pg_cancel_backend
+  _acquireOnce(kind, args, waiting, signal, sentFlag, deadlineAt) {
+    const what = `acquire of ${JSON.stringify(args[0])}`;
+    return withConnection(this.pool, what, deadlineAt, async (conn, markBroken) => {
+      sentFlag.sent = true;
+      if (!waiting) {
+        const token = (await conn.query(SQL[kind], args)).rows[0].token;
+        checkWarnings(conn, what);
+        return token;
       }
-      const token = (await conn.query(SQL[kind], args)).rows[0].token;
-      await conn.query('COMMIT');
-      return token;
-    } catch (err) {
-      if (!isServerError(err)) broken = true;
-      else await conn.query('ROLLBACK').catch(() => { broken = true; });
-      throw err;
-    } finally {
-      if (onAbort) signal.removeEventListener('abort', onAbort);
-      checkin(conn, broken);
-    }
+      let onAbort;
+      try {
+        await conn.query('BEGIN');
+        const pid = (await conn.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+        await conn.query("SELECT set_config('client_connection_check_interval', '1000', true)");
+        if (signal) {
+          onAbort = () => { this.pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(ignore); };
+          if (signal.aborted) onAbort(); else signal.addEventListener('abort', onAbort, { once: true });
+        }
+        const token = (await conn.query(SQL[kind], args)).rows[0].token;
+        await conn.query('COMMIT');
+        checkWarnings(conn, what);
+        return token;
+      } catch (err) {
+        if (isServerError(err)) await conn.query('ROLLBACK').catch(markBroken);
+        throw err;
+      } finally {
+        if (onAbort) signal.removeEventListener('abort', onAbort);
+      }
+    });
   }
 
   async _acquire(kind, name, opts, permits) {
     checkName(name);
-    const { ttl = 30, wait = 0, keepalive = true, signal = null } = opts ?? {};
+    const { ttl = 30, wait = 0, keepalive = true, signal = null, timeout = null } = opts ?? {};
     checkSeconds(ttl, 'ttl', { allowZero: false });
     checkSeconds(wait, 'wait', { allowZero: true, allowNull: true });
+    checkSeconds(timeout, 'timeout', { allowZero: false, allowNull: true });
     const holder = opts?.holder === undefined ? defaultHolder() : checkName(opts.holder, 'holder');
     if (kind === 'permit' && (!Number.isInteger(permits) || permits < 1)) throw new RangeError('permits must be an integer >= 1');
     if (signal !== null && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
-    const waitUntil = wait === null ? null : performance.now() + wait * 1000;
+    const start = performance.now();
+    const waitUntil = wait === null ? null : start + wait * 1000;
+    // the whole call, reconnections and a synchronous standby's confirmation included
+    const limit = timeout ?? (wait === null ? null : wait + CALL_MARGIN);
+    const deadlineAt = limit === null ? null : start + limit * 1000;
     let delay = RETRY_FIRST;
+    let unconfirmed = null; // an attempt's reply came with a WARNING: say so at the end
     const sentFlag = { sent: false };
     for (;;) {
       const left = waitUntil === null ? null : Math.max(0, (waitUntil - performance.now()) / 1000);
@@ -322,7 +380,7 @@ class Client {
       if (kind === 'permit') args.push(permits);
       const sent = performance.now();
       try {
-        const token = await this._acquireOnce(kind, args, left === null || left > 0, signal, sentFlag);
+        const token = await this._acquireOnce(kind, args, left === null || left > 0, signal, sentFlag, deadlineAt);
         if (token === null) return null;
         const lease = new Lease(this, name, holder, BigInt(token), kind, ttl, sent);
         if (keepalive) lease._startKeepalive();
@@ -330,13 +388,13 @@ class Client {
       } catch (err) {
         if (isServerError(err)) throw serverError(err);
         if (signal?.aborted) throw new OutcomeUnknownError(`acquire of ${JSON.stringify(name)} cancelled without a reply: a lease it got ends at its ttl`);
-        // no reply: ask again as the same holder (the same lease if it was granted)
-        if (waitUntil !== null) {
-          const until = sentFlag.sent ? Math.max(sent + ttl * 1000, waitUntil) : waitUntil;
-          if (performance.now() + delay >= until) {
-            if (!sentFlag.sent) throw err;
-            throw new OutcomeUnknownError(`acquire of ${JSON.stringify(name)}: no reply (${err.message}); the outcome is unknown`);
-          }
+        // no reply, or an unconfirmed commit: ask again as the same holder
+        // (the same lease if it was granted), while the call's time lasts
+        if (err instanceof CommitUnconfirmedError) unconfirmed = err;
+        if (deadlineAt !== null && performance.now() + delay >= deadlineAt) {
+          if (unconfirmed) throw unconfirmed;
+          if (!sentFlag.sent || err instanceof OutcomeUnknownError) throw err;
+          throw new OutcomeUnknownError(`acquire of ${JSON.stringify(name)}: no reply (${err.message}); the outcome is unknown`);
         }
         await sleep(delay);
         delay = Math.min(delay * 2, RETRY_MAX);
@@ -383,4 +441,4 @@ class Client {
   }
 }
 
-module.exports = { Client, Lease, LockServiceError, NotGrantedError, LeaseLostError, OutcomeUnknownError };
+module.exports = { Client, Lease, LockServiceError, NotGrantedError, LeaseLostError, OutcomeUnknownError, CommitUnconfirmedError };

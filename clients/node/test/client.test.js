@@ -5,7 +5,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const path = require('node:path');
 const readline = require('node:readline');
 const pg = require('pg');
-const { Client, NotGrantedError, LeaseLostError, OutcomeUnknownError, LockServiceError } = require('..');
+const { Client, NotGrantedError, LeaseLostError, OutcomeUnknownError, CommitUnconfirmedError, LockServiceError } = require('..');
 
 // the harness gives libpq keyword strings; node-postgres takes URLs
 function toUrl(dsn) {
@@ -247,6 +247,73 @@ test('every backend of a holder terminated: the process lives and the lease is r
     assert.deepEqual((await c.holders(name)).map((h) => h.token), [BigInt(token)], 'the same lease, same token');
   } finally {
     child.kill();
+  }
+});
+
+// A synchronous_standby_names no standby has: every commit waits for a
+// confirmation that never comes, as when the synchronous standby is cut off.
+async function standbyNames(value) {
+  await admin(value === null ? 'ALTER SYSTEM RESET synchronous_standby_names'
+    : `ALTER SYSTEM SET synchronous_standby_names = '${value}'`);
+  await admin('SELECT pg_reload_conf()');
+  const until = Date.now() + 30000;
+  while (Date.now() < until) {
+    if ((await admin('SHOW synchronous_standby_names'))[0].synchronous_standby_names === (value ?? '')) return;
+    await sleep(50);
+  }
+  throw new Error('the reload did not take effect');
+}
+
+for (const wait of [0, 1]) {
+  test(`an acquire (wait ${wait}) that the synchronous standby never confirms is never a lease`, async () => {
+    const c = makeClient(); const name = uniq();
+    let local;
+    await standbyNames('ls_no_such_standby');
+    try {
+      const t0 = Date.now();
+      // someone cancels the wait for the standby once (an operator, a pooler):
+      // the reply comes back with PostgreSQL's WARNING, and the retry as the
+      // same holder waits again until the call's deadline
+      let cancelled = 0;
+      const canceller = setInterval(async () => {
+        if (cancelled > 0) return;
+        const r = await admin("SELECT count(pg_cancel_backend(pid)) AS n FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND usename = 'ls_app'").catch(() => [{ n: 0 }]);
+        cancelled += Number(r[0].n);
+      }, 100);
+      try {
+        await assert.rejects(c.acquire(name, { ttl: 60, wait, holder: 'h-1', keepalive: false, timeout: 2 }),
+          (e) => e instanceof CommitUnconfirmedError && /could not confirm the commit/.test(e.message));
+      } finally { clearInterval(canceller); }
+      assert.ok(cancelled > 0, 'the wait for the standby was cancelled once');
+      const elapsed = Date.now() - t0;
+      assert.ok(elapsed >= 1900 && elapsed <= 3500, `ended at the deadline (${elapsed} ms)`);
+      local = (await admin('SELECT token FROM lockservice.lock_holder($1)', [name]))[0]?.token;
+      assert.ok(local, 'committed on the primary only');
+    } finally {
+      await standbyNames(null);
+    }
+    const lease = await c.acquire(name, { ttl: 60, holder: 'h-1', keepalive: false });
+    assert.equal(lease.token, BigInt(local), 'the same holder gets the same token');
+    await lease.release();
+  });
+}
+
+test('a WARNING with the reply is CommitUnconfirmedError; the keepalive never counts it', async () => {
+  const c = makeClient(); const name = uniq();
+  const lease = await c.acquire(name, { ttl: 3 });
+  await standbyNames('ls_no_such_standby');
+  try {
+    // a renewal cancelled by someone else comes back with the WARNING
+    const canceller = setInterval(() => {
+      admin("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND usename = 'ls_app'").catch(() => {});
+    }, 200);
+    let err;
+    try { await lease.renew(); } catch (e) { err = e; } finally { clearInterval(canceller); }
+    assert.ok(err instanceof CommitUnconfirmedError, `renew: ${err}`);
+    const reason = await lease.lost;
+    assert.match(reason, /no renewal confirmed/);
+  } finally {
+    await standbyNames(null);
   }
 });
 
