@@ -38,6 +38,10 @@ var (
 	ErrLeaseLost = errors.New("lockservice: lease lost")
 	// ErrOutcomeUnknown: no reply came and retries did not settle it; never a success.
 	ErrOutcomeUnknown = errors.New("lockservice: outcome unknown")
+	// ErrCommitUnconfirmed: the reply came with a server WARNING, PostgreSQL's
+	// "canceling wait for synchronous replication" (committed on the primary
+	// only, which a failover can undo). Wraps ErrOutcomeUnknown: never a success.
+	ErrCommitUnconfirmed = fmt.Errorf("%w: the server could not confirm the commit", ErrOutcomeUnknown)
 )
 
 // serverError turns a *pgconn.PgError into an *Error; other errors are returned as they are.

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgconn"
 	"github.com/jackc/pgx/v4"
 	"github.com/jackc/pgx/v4/pgxpool"
 )
@@ -35,6 +36,9 @@ const (
 const (
 	retryFirst = 100 * time.Millisecond
 	retryMax   = time.Second
+	// callMargin: how long an acquire may take beyond its wait by default
+	// (connecting, and the commit: a synchronous standby's confirmation)
+	callMargin = 5 * time.Second
 )
 
 var acquireSQL = map[Kind]string{
@@ -47,6 +51,10 @@ var acquireSQL = map[Kind]string{
 type Client struct {
 	pool   *pgxpool.Pool
 	margin time.Duration
+
+	// the last server WARNING on each connection while one of our calls runs on it
+	warnMu   sync.Mutex
+	warnings map[*pgconn.PgConn]string
 }
 
 // New connects; connString is a libpq-style string or URL. Statements are
@@ -59,11 +67,27 @@ func New(ctx context.Context, connString string) (*Client, error) {
 	}
 	cfg.ConnConfig.PreferSimpleProtocol = true
 	cfg.ConnConfig.BuildStatementCache = nil
+	c := &Client{warnings: make(map[*pgconn.PgConn]string)}
+	cfg.ConnConfig.OnNotice = c.noteWarning
 	pool, err := pgxpool.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{pool: pool}, nil
+	c.pool = pool
+	return c, nil
+}
+
+// noteWarning records a server WARNING that arrives during one of our calls
+// (PostgreSQL's "canceling wait for synchronous replication").
+func (c *Client) noteWarning(pc *pgconn.PgConn, n *pgconn.Notice) {
+	if n.Severity != "WARNING" {
+		return
+	}
+	c.warnMu.Lock()
+	if _, inCall := c.warnings[pc]; inCall {
+		c.warnings[pc] = n.Message
+	}
+	c.warnMu.Unlock()
 }
 
 // SetMargin sets how long before ttl a lease without a confirmed renewal counts as lost (default ttl/5).
@@ -74,11 +98,15 @@ func (c *Client) Close() { c.pool.Close() }
 
 // Options of an acquire.
 type Options struct {
-	TTL         time.Duration // > 0; default 30 s
+	TTL         time.Duration // > 0; the zero value means the default, 30 s
 	Wait        time.Duration // how long to wait for the lease; 0 tries once
 	WaitForever bool          // wait until granted or ctx is done
 	Holder      string        // default: host:pid:random, the same for every retry
 	NoKeepalive bool          // renew by hand
+	// Timeout bounds the whole call, reconnections and a synchronous
+	// standby's confirmation included; past it: ErrOutcomeUnknown. The zero
+	// value means Wait + 5 s (no bound with WaitForever).
+	Timeout time.Duration
 }
 
 func (o *Options) check() error {
@@ -90,6 +118,9 @@ func (o *Options) check() error {
 	}
 	if o.Wait < 0 {
 		return fmt.Errorf("lockservice: wait must be >= 0, got %v", o.Wait)
+	}
+	if o.Timeout < 0 {
+		return fmt.Errorf("lockservice: timeout must be > 0, got %v", o.Timeout)
 	}
 	if o.Holder == "" {
 		o.Holder = defaultHolder()
@@ -144,8 +175,17 @@ func (c *Client) acquire(ctx context.Context, kind Kind, name string, permits in
 	if !opts.WaitForever {
 		waitUntil = start.Add(opts.Wait)
 	}
+	// the whole call's deadline (zero: none)
+	var deadline time.Time
+	switch {
+	case opts.Timeout > 0:
+		deadline = start.Add(opts.Timeout)
+	case !opts.WaitForever:
+		deadline = waitUntil.Add(callMargin)
+	}
 	delay := retryFirst
 	sentAny := false
+	var unconfirmed error // an attempt's reply came with a WARNING: say so at the end
 	for {
 		var wait interface{}
 		if !opts.WaitForever {
@@ -157,13 +197,15 @@ func (c *Client) acquire(ctx context.Context, kind Kind, name string, permits in
 		}
 		sent := time.Now() // carries a monotonic reading
 		var token *int64
-		err := c.call(ctx, func(conn *pgxpool.Conn) error {
+		callCtx, cancelCall := withDeadline(ctx, deadline)
+		err := c.call(callCtx, func(conn *pgxpool.Conn) error {
 			args := []interface{}{name, opts.Holder, ms(opts.TTL), wait}
 			if kind == Permit {
 				args = append(args, permits)
 			}
-			return conn.QueryRow(ctx, acquireSQL[kind], args...).Scan(&token)
+			return conn.QueryRow(callCtx, acquireSQL[kind], args...).Scan(&token)
 		}, &sentAny)
+		cancelCall()
 		if err == nil {
 			if token == nil {
 				return nil, ErrNotGranted
@@ -183,19 +225,20 @@ func (c *Client) acquire(ctx context.Context, kind Kind, name string, permits in
 			}
 			return nil, ctx.Err()
 		}
-		// no reply: ask again as the same holder, which returns the same
-		// lease if the first call was granted (never a false success)
-		if !opts.WaitForever {
-			until := waitUntil
-			if sentAny && sent.Add(opts.TTL).After(until) {
-				until = sent.Add(opts.TTL)
+		// no reply, or an unconfirmed commit: ask again as the same holder,
+		// which returns the same lease if it was granted (never a false
+		// success), while the call's time lasts
+		if errors.Is(err, ErrCommitUnconfirmed) {
+			unconfirmed = err
+		}
+		if !deadline.IsZero() && time.Now().Add(delay).After(deadline) {
+			switch {
+			case unconfirmed != nil:
+				return nil, fmt.Errorf("acquire of %q: %w", name, unconfirmed)
+			case !sentAny:
+				return nil, err
 			}
-			if time.Now().Add(delay).After(until) {
-				if !sentAny {
-					return nil, err
-				}
-				return nil, fmt.Errorf("%w: acquire of %q: %v", ErrOutcomeUnknown, name, err)
-			}
+			return nil, fmt.Errorf("%w: acquire of %q: %v", ErrOutcomeUnknown, name, err)
 		}
 		if !sleep(ctx, delay) {
 			continue
@@ -204,14 +247,34 @@ func (c *Client) acquire(ctx context.Context, kind Kind, name string, permits in
 	}
 }
 
-// call runs fn on a pooled connection; *sent says whether a statement went out.
+// withDeadline is ctx bounded by deadline (zero: not bounded).
+func withDeadline(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline)
+}
+
+// call runs fn on a pooled connection; *sent says whether a statement went
+// out. A reply that came with a server WARNING is ErrCommitUnconfirmed.
 func (c *Client) call(ctx context.Context, fn func(*pgxpool.Conn) error, sent *bool) error {
 	conn, err := c.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	*sent = true
+	pc := conn.Conn().PgConn()
+	c.warnMu.Lock()
+	c.warnings[pc] = ""
+	c.warnMu.Unlock()
 	err = fn(conn)
+	c.warnMu.Lock()
+	warning := c.warnings[pc]
+	delete(c.warnings, pc)
+	c.warnMu.Unlock()
+	if err == nil && warning != "" {
+		err = fmt.Errorf("%w (%s)", ErrCommitUnconfirmed, warning)
+	}
 	if err != nil && !isServerError(err) {
 		// a broken connection must not go back to the pool
 		_ = conn.Conn().Close(context.Background())
@@ -383,9 +446,11 @@ func (l *Lease) Renew(ctx context.Context, ttl time.Duration) (bool, error) {
 		return false, fmt.Errorf("lockservice: ttl must be >= 0, got %v", ttl)
 	}
 	sent := time.Now()
-	ok, err := l.renewOnce(ctx, ttl)
+	rctx, cancel := context.WithDeadline(ctx, l.Deadline())
+	ok, err := l.renewOnce(rctx, ttl)
+	cancel()
 	if err != nil {
-		if isServerErrorValue(err) {
+		if isServerErrorValue(err) || errors.Is(err, ErrOutcomeUnknown) {
 			return false, err
 		}
 		return false, fmt.Errorf("%w: renew of %q: %v", ErrOutcomeUnknown, l.name, err)

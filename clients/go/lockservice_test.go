@@ -183,6 +183,8 @@ func TestBadInputSendsNothing(t *testing.T) {
 	cases = append(cases, err)
 	_, err = c.Acquire(ctx, "n", Options{Wait: -time.Second})
 	cases = append(cases, err)
+	_, err = c.Acquire(ctx, "n", Options{Timeout: -time.Second})
+	cases = append(cases, err)
 	_, err = c.AcquirePermit(ctx, "n", 0, Options{})
 	cases = append(cases, err)
 	_, err = c.Campaign(ctx, "n", "", time.Second)
@@ -598,5 +600,116 @@ func TestExampleReservation(t *testing.T) {
 	}
 	if spans[2].start < firstEnd-int64(50*time.Millisecond) {
 		t.Fatalf("three holders at once: %v", spans)
+	}
+}
+
+// standbyNames sets synchronous_standby_names ("" resets it) and waits until
+// a new session sees it. A name no standby has makes every commit wait for a
+// confirmation that never comes, as when the synchronous standby is cut off.
+func standbyNames(t *testing.T, value string) {
+	t.Helper()
+	if value == "" {
+		admin(t, "ALTER SYSTEM RESET synchronous_standby_names")
+	} else {
+		admin(t, fmt.Sprintf("ALTER SYSTEM SET synchronous_standby_names = '%s'", value))
+	}
+	admin(t, "SELECT pg_reload_conf()")
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if adminInt(t, "SELECT (current_setting('synchronous_standby_names') = $1)::int", value) == 1 {
+			return
+		}
+	}
+	t.Fatal("the reload did not take effect")
+}
+
+// cancelSyncRepOnce cancels, once, the first backend of ls_app that waits for
+// the synchronous standby (an operator, a pooler): its reply then comes with
+// PostgreSQL's WARNING.
+func cancelSyncRepOnce(t *testing.T, stop <-chan struct{}) <-chan int64 {
+	done := make(chan int64, 1)
+	go func() {
+		conn, err := pgx.Connect(context.Background(), adminDSN)
+		if err != nil {
+			done <- 0
+			return
+		}
+		defer conn.Close(context.Background())
+		for {
+			var n int64
+			_ = conn.QueryRow(context.Background(), "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND usename = 'ls_app'").Scan(&n)
+			if n > 0 {
+				done <- n
+				return
+			}
+			select {
+			case <-stop:
+				done <- 0
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return done
+}
+
+func TestCommitUnconfirmedIsNeverALease(t *testing.T) {
+	for _, wait := range []time.Duration{0, time.Second} {
+		c, name := client(t, dsn), uniq(t)
+		standbyNames(t, "ls_no_such_standby")
+		stop := make(chan struct{})
+		cancelled := cancelSyncRepOnce(t, stop)
+		start := time.Now()
+		_, err := c.Acquire(ctx, name, Options{TTL: time.Minute, Wait: wait, Holder: "h-1", NoKeepalive: true, Timeout: 2 * time.Second})
+		elapsed := time.Since(start)
+		close(stop)
+		n := <-cancelled
+		local := adminInt(t, "SELECT coalesce(max(token), 0) FROM lockservice.lock_holder($1)", name)
+		standbyNames(t, "")
+		if !errors.Is(err, ErrCommitUnconfirmed) || !errors.Is(err, ErrOutcomeUnknown) {
+			t.Fatalf("wait %v: want ErrCommitUnconfirmed, got %v", wait, err)
+		}
+		if n == 0 {
+			t.Fatalf("wait %v: the wait for the standby was never cancelled", wait)
+		}
+		if elapsed < 1900*time.Millisecond || elapsed > 3500*time.Millisecond {
+			t.Fatalf("wait %v: ended after %v, not at the 2 s deadline", wait, elapsed)
+		}
+		if local == 0 {
+			t.Fatalf("wait %v: no lease committed on the primary", wait)
+		}
+		l, err := c.Acquire(ctx, name, Options{TTL: time.Minute, Holder: "h-1", NoKeepalive: true})
+		if err != nil || l.Token() != local {
+			t.Fatalf("wait %v: the same holder after the standby is back: %v %v, want token %d", wait, l, err, local)
+		}
+		l.Release(ctx)
+	}
+}
+
+func TestKeepaliveNeverCountsAnUnconfirmedRenewal(t *testing.T) {
+	c, name := client(t, dsn), uniq(t)
+	l, err := c.Acquire(ctx, name, Options{TTL: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	standbyNames(t, "ls_no_such_standby")
+	defer standbyNames(t, "")
+	stop := make(chan struct{})
+	cancelled := cancelSyncRepOnce(t, stop)
+	ok, err := l.Renew(ctx, 0)
+	close(stop)
+	<-cancelled
+	if ok || !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("renew: want an unknown outcome, got %v %v", ok, err)
+	}
+	select {
+	case <-l.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lease was never given up")
+	}
+	if !errors.Is(l.Err(), ErrLeaseLost) || !strings.Contains(l.Err().Error(), "no renewal confirmed") {
+		t.Fatalf("lost: %v", l.Err())
+	}
+	if time.Now().After(l.Deadline().Add(time.Second)) {
+		t.Fatalf("lost after its local deadline")
 	}
 }
