@@ -164,8 +164,10 @@ public final class Lease implements AutoCloseable {
     /** Extends the lease by hand (its own ttl); false when it is no longer held. */
     public boolean renew() throws LockServiceException {
         long sent = System.nanoTime();
+        // cancelled at the lease's local deadline (whole seconds, at least 1)
+        int timeoutSeconds = (int) Math.max(1, TimeUnit.NANOSECONDS.toSeconds(deadlineNanos() - sent));
         try {
-            boolean ok = client.renewOnce(name, token, null, 0);
+            boolean ok = client.renewOnce(name, token, null, timeoutSeconds);
             if (ok) {
                 synchronized (this) {
                     if (sent - confirmedSent > 0) confirmedSent = sent;
@@ -176,6 +178,7 @@ public final class Lease implements AutoCloseable {
             return ok;
         } catch (SQLException e) {
             if (LockServiceException.isServerError(e)) throw LockServiceException.of(e);
+            if (e instanceof ServerWarnings.Unconfirmed) throw new CommitUnconfirmedException("renew of \"" + name + "\": " + e.getMessage(), e);
             throw new OutcomeUnknownException("renew of \"" + name + "\": no reply; the outcome is unknown", e);
         }
     }

@@ -21,6 +21,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 import javax.sql.DataSource;
 
@@ -34,6 +35,8 @@ import javax.sql.DataSource;
 public final class LockServiceClient implements AutoCloseable {
     static final long RETRY_FIRST_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     static final long RETRY_MAX_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** How long an acquire may take beyond its wait by default: connecting, and the commit. */
+    static final Duration CALL_MARGIN = Duration.ofSeconds(5);
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private final DataSource dataSource;
@@ -103,30 +106,45 @@ public final class LockServiceClient implements AutoCloseable {
 
     /** An exclusive lease, waiting at most {@code wait} (ZERO: try once; null: until granted or interrupted). */
     public Optional<Lease> tryAcquire(String name, Duration ttl, Duration wait) throws LockServiceException, InterruptedException {
-        return acquire("exclusive", name, ttl, wait, null, 0, true);
+        return acquire("exclusive", name, ttl, wait, null, 0, true, null);
     }
 
     /** An exclusive lease, waiting until granted; interrupting the thread cancels the wait on the server. */
     public Lease acquire(String name, Duration ttl) throws LockServiceException, InterruptedException {
-        return acquire("exclusive", name, ttl, null, null, 0, true).orElseThrow();
+        return acquire("exclusive", name, ttl, null, null, 0, true, null).orElseThrow();
     }
 
     /** An exclusive lease as holder (a retry as the same holder returns the same lease). */
     public Optional<Lease> tryAcquire(String name, Duration ttl, Duration wait, String holder) throws LockServiceException, InterruptedException {
-        return acquire("exclusive", name, ttl, wait, checkName(holder, "holder"), 0, true);
+        return acquire("exclusive", name, ttl, wait, checkName(holder, "holder"), 0, true, null);
+    }
+
+    /**
+     * As {@link #tryAcquire(String, Duration, Duration, String)} (holder null:
+     * a new one), with {@code timeout} bounding the whole call, reconnections
+     * and a synchronous standby's confirmation included (null: wait + 5 s, no
+     * bound with wait null); past it: OutcomeUnknownException.
+     */
+    public Optional<Lease> tryAcquire(String name, Duration ttl, Duration wait, String holder, Duration timeout)
+            throws LockServiceException, InterruptedException {
+        if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
+            throw new IllegalArgumentException("timeout must be > 0, got " + timeout);
+        }
+        return acquire("exclusive", name, ttl, wait, holder == null ? null : checkName(holder, "holder"), 0, true, timeout);
     }
 
     public Optional<Lease> tryAcquireShared(String name, Duration ttl, Duration wait) throws LockServiceException, InterruptedException {
-        return acquire("shared", name, ttl, wait, null, 0, true);
+        return acquire("shared", name, ttl, wait, null, 0, true, null);
     }
 
     /** One of at most {@code permits} leases of name (a counting semaphore). */
     public Optional<Lease> tryAcquirePermit(String name, int permits, Duration ttl, Duration wait) throws LockServiceException, InterruptedException {
         if (permits < 1) throw new IllegalArgumentException("permits must be >= 1, got " + permits);
-        return acquire("permit", name, ttl, wait, null, permits, true);
+        return acquire("permit", name, ttl, wait, null, permits, true, null);
     }
 
-    private Optional<Lease> acquire(String kind, String name, Duration ttl, Duration wait, String holder, int permits, boolean keepalive)
+    private Optional<Lease> acquire(String kind, String name, Duration ttl, Duration wait, String holder, int permits,
+                                    boolean keepalive, Duration timeout)
             throws LockServiceException, InterruptedException {
         checkName(name, "name");
         checkTtl(ttl);
@@ -134,13 +152,18 @@ public final class LockServiceClient implements AutoCloseable {
         String h = holder != null ? holder : defaultHolder();
         long start = System.nanoTime();
         Long waitUntil = wait == null ? null : start + wait.toNanos();
+        // the whole call's deadline, a synchronous standby's confirmation included
+        Duration limit = timeout != null ? timeout : wait == null ? null : wait.plus(CALL_MARGIN);
+        Long deadline = limit == null ? null : start + limit.toNanos();
         long delay = RETRY_FIRST_NANOS;
         boolean sentAny = false;
+        SQLException unconfirmed = null; // an attempt's reply came with a WARNING: say so at the end
+        String what = "acquire of \"" + name + "\"";
         while (true) {
             Double left = waitUntil == null ? null : Math.max(0, (waitUntil - System.nanoTime()) / 1e9);
             long sent = System.nanoTime();
             try {
-                Long token = acquireOnce(kind, name, h, ttl, left, permits);
+                Long token = acquireOnce(kind, name, h, ttl, left, permits, deadline);
                 if (token == null) return Optional.empty();
                 Lease lease = new Lease(this, name, h, token, kind, ttl, sent);
                 if (keepalive) lease.startKeepalive();
@@ -148,13 +171,13 @@ public final class LockServiceClient implements AutoCloseable {
             } catch (SQLException e) {
                 if (LockServiceException.isServerError(e)) throw LockServiceException.of(e);
                 sentAny = sentAny || !"08001".equals(e.getSQLState());
-                // no reply: ask again as the same holder (the same lease if it was granted)
-                if (waitUntil != null) {
-                    long until = sentAny ? Math.max(sent + ttl.toNanos(), waitUntil) : waitUntil;
-                    if (System.nanoTime() + delay - until > 0) {
-                        if (!sentAny) throw new LockServiceException("cannot connect: " + e.getMessage(), e.getSQLState(), e);
-                        throw new OutcomeUnknownException("acquire of \"" + name + "\": no reply; the outcome is unknown", e);
-                    }
+                if (e instanceof ServerWarnings.Unconfirmed) unconfirmed = e;
+                // no reply, or an unconfirmed commit: ask again as the same
+                // holder (the same lease if it was granted) while time lasts
+                if (deadline != null && System.nanoTime() + delay - deadline > 0) {
+                    if (unconfirmed != null) throw new CommitUnconfirmedException(what + ": " + unconfirmed.getMessage(), unconfirmed);
+                    if (!sentAny) throw new LockServiceException("cannot connect: " + e.getMessage(), e.getSQLState(), e);
+                    throw new OutcomeUnknownException(what + ": no reply (" + e.getMessage() + "); the outcome is unknown", e);
                 }
                 TimeUnit.NANOSECONDS.sleep(delay);
                 delay = Math.min(delay * 2, RETRY_MAX_NANOS);
@@ -162,7 +185,8 @@ public final class LockServiceClient implements AutoCloseable {
         }
     }
 
-    private Long acquireOnce(String kind, String name, String holder, Duration ttl, Double waitSeconds, int permits)
+    /** One acquire; past deadline (System.nanoTime(), null: none) its connection is aborted. */
+    private Long acquireOnce(String kind, String name, String holder, Duration ttl, Double waitSeconds, int permits, Long deadline)
             throws SQLException, InterruptedException {
         String sql = switch (kind) {
             case "shared" -> "SELECT lockservice.lock_acquire_shared(?, ?, ? * interval '1 s', ? * interval '1 s')";
@@ -171,8 +195,11 @@ public final class LockServiceClient implements AutoCloseable {
         };
         boolean waiting = waitSeconds == null || waitSeconds > 0;
         AtomicReference<Statement> running = new AtomicReference<>();
+        AtomicReference<Connection> connection = new AtomicReference<>();
         Future<Long> call = callers.submit(() -> {
             try (Connection conn = dataSource.getConnection()) {
+                connection.set(conn);
+                conn.clearWarnings();
                 conn.setAutoCommit(!waiting);
                 try (PreparedStatement st = conn.prepareStatement(sql)) {
                     running.set(st);
@@ -195,6 +222,7 @@ public final class LockServiceClient implements AutoCloseable {
                         token = rs.wasNull() ? null : t;
                     }
                     if (waiting) conn.commit();
+                    ServerWarnings.check(st, conn);
                     return token;
                 } catch (SQLException e) {
                     if (waiting && !conn.isClosed()) {
@@ -205,7 +233,17 @@ public final class LockServiceClient implements AutoCloseable {
             }
         });
         try {
-            return call.get();
+            if (deadline == null) return call.get();
+            return call.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            // the server may hold the commit for a standby that never answers:
+            // close the connection under the call (a statement sent may have taken effect)
+            call.cancel(false);
+            Connection conn = connection.get();
+            if (conn != null) {
+                try { conn.abort(callers); } catch (SQLException ignored) { }
+            }
+            throw new SQLException("no reply by the call's deadline", "08006", e);
         } catch (InterruptedException e) {
             Statement st = running.get();
             if (st != null) {
@@ -219,18 +257,23 @@ public final class LockServiceClient implements AutoCloseable {
         }
     }
 
+    /** One renewal, cancelled after timeoutSeconds; a reply with a server WARNING is ServerWarnings.Unconfirmed. */
     Boolean renewOnce(String name, long token, Duration ttl, int timeoutSeconds) throws SQLException {
         try (Connection conn = dataSource.getConnection();
              PreparedStatement st = conn.prepareStatement("SELECT lockservice.lock_renew(?, ?, ? * interval '1 s')")) {
             conn.setAutoCommit(true);
+            conn.clearWarnings();
             st.setQueryTimeout(timeoutSeconds);
             st.setString(1, name);
             st.setLong(2, token);
             if (ttl == null) st.setNull(3, java.sql.Types.DOUBLE); else st.setDouble(3, seconds(ttl));
+            boolean ok;
             try (ResultSet rs = st.executeQuery()) {
                 rs.next();
-                return rs.getBoolean(1);
+                ok = rs.getBoolean(1);
             }
+            ServerWarnings.check(st, conn);
+            return ok;
         }
     }
 
@@ -276,7 +319,7 @@ public final class LockServiceClient implements AutoCloseable {
      * its writes with {@link Lease#fence}.
      */
     public <T> T run(String name, Duration ttl, Duration wait, LeaseWork<T> work) throws Exception {
-        Optional<Lease> got = acquire("exclusive", name, ttl, wait, null, 0, true);
+        Optional<Lease> got = acquire("exclusive", name, ttl, wait, null, 0, true, null);
         if (got.isEmpty()) throw new NotGrantedException("lock \"" + name + "\" not granted within " + wait);
         Thread me = Thread.currentThread();
         Object guard = new Object();
@@ -308,7 +351,7 @@ public final class LockServiceClient implements AutoCloseable {
 
     /** Becomes the leader of name (waits until elected or interrupted). */
     public Lease campaign(String name, String holder, Duration ttl) throws LockServiceException, InterruptedException {
-        return acquire("exclusive", name, ttl, null, checkName(holder, "holder"), 0, true).orElseThrow();
+        return acquire("exclusive", name, ttl, null, checkName(holder, "holder"), 0, true, null).orElseThrow();
     }
 
     /** The holder string of name's leader, if any. */

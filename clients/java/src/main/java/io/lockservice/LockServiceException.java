@@ -32,6 +32,7 @@ public class LockServiceException extends Exception {
 
     /** Whether the server answered (a known outcome), rather than the connection failing. */
     static boolean isServerError(SQLException e) {
+        if (e instanceof ServerWarnings.Unconfirmed) return false;
         String s = e.getSQLState();
         return s != null && !s.startsWith("08") && !s.startsWith("57P");
     }

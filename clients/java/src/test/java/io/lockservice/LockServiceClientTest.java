@@ -137,6 +137,22 @@ class LockServiceClientTest {
         assertTrue(l.release());
     }
 
+    /** The README's argument table: over-long names are the server's 22001; fractions of a second are kept. */
+    @Test
+    void argumentRulesAtTheServer() throws Exception {
+        String name = uniq();
+        LockServiceException e = assertThrows(LockServiceException.class,
+            () -> client.tryAcquire("n".repeat(257), Duration.ofSeconds(10), Duration.ZERO));
+        assertEquals("22001", e.getSQLState());
+        e = assertThrows(LockServiceException.class,
+            () -> client.tryAcquire(name, Duration.ofSeconds(10), Duration.ZERO, "h".repeat(257)));
+        assertEquals("22001", e.getSQLState());
+        Lease l = client.tryAcquire(name, Duration.ofMillis(250), Duration.ZERO).orElseThrow();
+        LockServiceClient.HolderInfo h = client.holders(name).get(0);
+        assertEquals(Duration.ofMillis(250), Duration.between(h.grantedAt(), h.expiresAt()));
+        l.release();
+    }
+
     @Test
     void badInputSendsNothing() throws Exception {
         long before = admin("SELECT acquires + acquire_timeouts FROM lockservice.stats_counters()");
@@ -440,6 +456,90 @@ class LockServiceClientTest {
             Thread.sleep(ms);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * synchronous_standby_names set to a name no standby has (null: reset):
+     * every commit waits for a confirmation that never comes, as when the
+     * synchronous standby is cut off.
+     */
+    static void standbyNames(String value) throws Exception {
+        admin(value == null ? "ALTER SYSTEM RESET synchronous_standby_names"
+            : "ALTER SYSTEM SET synchronous_standby_names = " + q(value));
+        admin("SELECT pg_reload_conf()::int");
+        String want = value == null ? "" : value;
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() - end < 0) {
+            if (admin("SELECT (current_setting('synchronous_standby_names') = " + q(want) + ")::int") == 1) return;
+            Thread.sleep(50);
+        }
+        fail("the reload did not take effect");
+    }
+
+    /** Cancels, once, a backend of ls_app that waits for the standby (an operator, a pooler). */
+    static Thread cancelSyncRepOnce(long[] cancelled) {
+        Thread t = new Thread(() -> {
+            try {
+                while (cancelled[0] == 0 && !Thread.currentThread().isInterrupted()) {
+                    cancelled[0] = admin("SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity "
+                        + "WHERE wait_event = 'SyncRep' AND usename = 'ls_app'");
+                    Thread.sleep(100);
+                }
+            } catch (Exception e) {
+                // interrupted: done
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    @Test
+    void commitUnconfirmedByTheStandbyIsNeverALease() throws Exception {
+        for (Duration wait : new Duration[] {Duration.ZERO, Duration.ofSeconds(1)}) {
+            String name = uniq();
+            long local;
+            long[] cancelled = {0};
+            standbyNames("ls_no_such_standby");
+            try {
+                Thread canceller = cancelSyncRepOnce(cancelled);
+                long t0 = System.nanoTime();
+                CommitUnconfirmedException e = assertThrows(CommitUnconfirmedException.class,
+                    () -> client.tryAcquire(name, Duration.ofMinutes(1), wait, "h-1", Duration.ofSeconds(2)));
+                long elapsed = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+                canceller.interrupt();
+                assertTrue(e instanceof OutcomeUnknownException);
+                assertTrue(cancelled[0] > 0, "the wait for the standby was cancelled once");
+                assertTrue(elapsed >= 1900 && elapsed <= 3500, "ended at the 2 s deadline: " + elapsed + " ms");
+                local = admin("SELECT coalesce(max(token), 0) FROM lockservice.lock_holder(" + q(name) + ")");
+                assertTrue(local > 0, "committed on the primary only");
+            } finally {
+                standbyNames(null);
+            }
+            Lease l = client.tryAcquire(name, Duration.ofMinutes(1), Duration.ZERO, "h-1").orElseThrow();
+            assertEquals(local, l.token(), "the same holder gets the same token");
+            assertTrue(l.release());
+        }
+    }
+
+    @Test
+    void keepaliveNeverCountsAnUnconfirmedRenewal() throws Exception {
+        String name = uniq();
+        Lease l = client.tryAcquire(name, Duration.ofSeconds(3), Duration.ZERO).orElseThrow();
+        CountDownLatch lost = new CountDownLatch(1);
+        l.onLost(lost::countDown);
+        long[] cancelled = {0};
+        standbyNames("ls_no_such_standby");
+        try {
+            Thread canceller = cancelSyncRepOnce(cancelled);
+            assertThrows(OutcomeUnknownException.class, l::renew);
+            canceller.interrupt();
+            assertTrue(lost.await(5, TimeUnit.SECONDS), "the lease was never given up");
+            assertTrue(l.lostReason().contains("no renewal confirmed"), l.lostReason());
+            assertTrue(System.nanoTime() - l.deadlineNanos() < TimeUnit.SECONDS.toNanos(1), "lost by its local deadline");
+        } finally {
+            standbyNames(null);
         }
     }
 }
