@@ -713,3 +713,34 @@ func TestKeepaliveNeverCountsAnUnconfirmedRenewal(t *testing.T) {
 		t.Fatalf("lost after its local deadline")
 	}
 }
+
+// The README's argument table: the zero-value TTL is the default (30 s),
+// fractions of a second are kept, over-long names are the server's 22001.
+func TestArgumentRules(t *testing.T) {
+	c, name := client(t, dsn), uniq(t)
+	l, err := c.Acquire(ctx, name, Options{NoKeepalive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, _ := c.Holders(ctx, name)
+	if len(hs) != 1 || hs[0].ExpiresAt.Sub(hs[0].GrantedAt) != 30*time.Second {
+		t.Fatalf("zero-value TTL: %+v", hs)
+	}
+	l.Release(ctx)
+	l, err = c.Acquire(ctx, name, Options{TTL: 250 * time.Millisecond, NoKeepalive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, _ = c.Holders(ctx, name)
+	if len(hs) != 1 || hs[0].ExpiresAt.Sub(hs[0].GrantedAt) != 250*time.Millisecond {
+		t.Fatalf("TTL 250 ms: %+v", hs)
+	}
+	l.Release(ctx)
+	var e *Error
+	if _, err := c.Acquire(ctx, strings.Repeat("n", 257), Options{}); !errors.As(err, &e) || e.SQLState != "22001" {
+		t.Fatalf("over-long name: %v", err)
+	}
+	if _, err := c.Acquire(ctx, name, Options{Holder: strings.Repeat("h", 257)}); !errors.As(err, &e) || e.SQLState != "22001" {
+		t.Fatalf("over-long holder: %v", err)
+	}
+}

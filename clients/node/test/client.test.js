@@ -5,7 +5,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const path = require('node:path');
 const readline = require('node:readline');
 const pg = require('pg');
-const { Client, NotGrantedError, LeaseLostError, OutcomeUnknownError, CommitUnconfirmedError, LockServiceError } = require('..');
+const { Client, LeaseLostError, OutcomeUnknownError, CommitUnconfirmedError, LockServiceError } = require('..');
 
 // the harness gives libpq keyword strings; node-postgres takes URLs
 function toUrl(dsn) {
@@ -47,6 +47,16 @@ test('acquire, release, holders, same holder same token', async () => {
   const next = await c.acquire(name, { ttl: 10 });
   assert.ok(next.token > lease.token);
   await next.release();
+});
+
+test('argument rules at the server: over-long names (22001), fractions of a second', async () => {
+  const c = makeClient(); const name = uniq();
+  await assert.rejects(c.acquire('n'.repeat(257), { ttl: 10 }), (e) => e instanceof LockServiceError && e.code === '22001');
+  await assert.rejects(c.acquire(name, { ttl: 10, holder: 'h'.repeat(257) }), (e) => e instanceof LockServiceError && e.code === '22001');
+  const lease = await c.acquire(name, { ttl: 0.25, keepalive: false });
+  const [h] = await c.holders(name);
+  assert.equal(h.expires_at - h.granted_at, 250);
+  await lease.release();
 });
 
 test('wait: timeout, then granted on release; await using', async () => {
@@ -231,6 +241,7 @@ test('every backend of a holder terminated: the process lives and the lease is r
       terminated += n;
       lastTermination = Date.now();
     }
+    assert.ok(terminated >= 4, `backends terminated: ${terminated}`);
     // a renewal confirmed after the last termination moves the deadline past it + ttl - margin
     const want = lastTermination + (3 - 3 / 5) * 1000;
     let last = null;

@@ -152,3 +152,18 @@ def test_through_pgbouncer(bouncer_dsn, name):
         waited = c.acquire(name, ttl=10, wait=20)
         assert waited is not None
         waited.release()
+
+
+def test_argument_rules_at_the_server(client, name):
+    """The README's argument table: what only the server can check, and fractions."""
+    from lockservice import LockServiceError
+    with pytest.raises(LockServiceError) as err:
+        client.acquire("n" * 257, ttl=10)
+    assert err.value.sqlstate == "22001"  # longer than lockservice.max_name_length
+    with pytest.raises(LockServiceError) as err:
+        client.acquire(name, ttl=10, holder="h" * 257)
+    assert err.value.sqlstate == "22001"  # longer than lockservice.max_holder_length
+    lease = client.acquire(name, ttl=0.25, keepalive=False)  # fractions of a second
+    (h,) = client.holders(name)
+    assert abs((h.expires_at - h.granted_at).total_seconds() - 0.25) < 0.001
+    lease.release()
