@@ -83,7 +83,7 @@ def test_keepalive_loses_the_lease_by_its_deadline(client, admin_dsn, name):
     try:
         t0 = time.monotonic()
         assert lease.lost.wait(6), "the keepalive never gave the lease up"
-        assert time.monotonic() <= lease.deadline + 0.5, "lost by its local deadline, not later"
+        assert time.monotonic() <= lease.deadline + 1.0, "lost by its local deadline, not later"
         assert "no renewal confirmed" in lease.lost_reason
         assert time.monotonic() - t0 <= 3.5
     finally:
