@@ -161,6 +161,40 @@ def cut_connection(conn: Any) -> None:
         sock.close()
 
 
+def host_attempts(conninfo: str, **kwargs: Any) -> "List[dict[str, Any]]":
+    """The connection parameters to try, one host at a time, in order.
+
+    libpq takes a list of hosts (host=a,b port=1,2, also from PGHOST and
+    PGPORT) and psycopg 3.1 applies connect_timeout to the whole list, so a
+    first host that never answers (an old primary behind a partition) uses
+    it all.  Split, each host gets the timeout of its own, as in the C
+    library; libpq still checks target_session_attrs on each.
+    """
+    params = psycopg.conninfo.conninfo_to_dict(conninfo, **kwargs)
+    hosts = str(params.get("host") or os.environ.get("PGHOST", "")).split(",")
+    if len(hosts) < 2:
+        return [params]
+    ports = str(params.get("port") or os.environ.get("PGPORT", "")).split(",")
+    addrs = str(params.get("hostaddr") or os.environ.get("PGHOSTADDR", "")).split(",")
+    attempts = []
+    for i, host in enumerate(hosts):
+        one = dict(params, host=host)
+        if ports != [""]:
+            one["port"] = ports[i] if len(ports) > 1 else ports[0]
+        if addrs != [""]:
+            one["hostaddr"] = addrs[i] if len(addrs) > 1 else addrs[0]
+        attempts.append(one)
+    return attempts
+
+
+def connect_budget(conninfo: str, connect_timeout: float) -> float:
+    """The longest a connection may take: connect_timeout for each host tried."""
+    try:
+        return connect_timeout * len(host_attempts(conninfo))
+    except psycopg.Error:  # a bad conninfo fails when connecting, with its own message
+        return connect_timeout
+
+
 def is_connection_error(exc: BaseException, conn: Optional[psycopg.Connection]) -> bool:
     """Whether the reply may never have come: the outcome of the call is unknown."""
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
@@ -449,9 +483,18 @@ class Client:
         if keepalive_for is not None:
             # a partitioned server must not hold the renewer past the lease
             kwargs.setdefault("tcp_user_timeout", max(1000, int(keepalive_for * 1000 / 3)))
-        conn = psycopg.connect(self.conninfo, autocommit=True, **kwargs)
-        conn.prepare_threshold = None  # no named prepared statements (PgBouncer)
-        return conn
+        error: Optional[psycopg.OperationalError] = None
+        for params in host_attempts(self.conninfo, **kwargs):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            try:
+                conn = psycopg.connect(autocommit=True, **params)
+            except psycopg.OperationalError as exc:
+                error = exc  # this host is down, silent or read-only: the next one
+                continue
+            conn.prepare_threshold = None  # no named prepared statements (PgBouncer)
+            return conn
+        raise error or psycopg.OperationalError("the call's deadline passed before connecting")
 
     @contextlib.contextmanager
     def connection(self, deadline: Optional[float] = None) -> Iterator[psycopg.Connection]:
@@ -585,7 +628,7 @@ class Client:
         start = time.monotonic()
         wait_until = None if wait_s is None else start + wait_s
         if timeout_s is None and wait_s is not None:
-            timeout_s = wait_s + self.connect_timeout
+            timeout_s = wait_s + connect_budget(self.conninfo, self.connect_timeout)
         deadline = None if timeout_s is None else start + timeout_s
         what = f"acquire of {name!r}"
         delay = RETRY_FIRST

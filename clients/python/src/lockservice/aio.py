@@ -16,7 +16,7 @@ import psycopg
 from ._client import (EXCLUSIVE, PERMIT, RETRY_FIRST, RETRY_MAX, SHARED, SQL_ACQUIRE,
                       SQL_FENCE, SQL_RELEASE, SQL_RENEW, SQL_WAIT_CHECK, CallTimedOut, LeaseBase,
                       ServerWarnings, _interval, cancel_quietly, check_acquire, check_name,
-                      check_seconds, is_connection_error)
+                      check_seconds, connect_budget, host_attempts, is_connection_error)
 from ._errors import (CommitUnconfirmed, LeaseLost, LockServiceError, LockTimeout,
                       OutcomeUnknown, from_psycopg)
 
@@ -123,9 +123,17 @@ class AsyncClient:
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         kwargs = dict(self.connect_kwargs)
         kwargs.setdefault("connect_timeout", max(1, int(self.connect_timeout)))
-        conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, **kwargs)
-        conn.prepare_threshold = None
-        return conn
+        error: Optional[psycopg.OperationalError] = None
+        for params in host_attempts(self.conninfo, **kwargs):  # each host: its own timeout
+            try:
+                conn = await psycopg.AsyncConnection.connect(autocommit=True, **params)
+            except psycopg.OperationalError as exc:
+                error = exc
+                continue
+            conn.prepare_threshold = None
+            return conn
+        assert error is not None
+        raise error
 
     @staticmethod
     async def _statement(conn: psycopg.AsyncConnection[Any], sql: str, params: Any,
@@ -205,7 +213,7 @@ class AsyncClient:
         start = time.monotonic()
         wait_until = None if wait_s is None else start + wait_s
         if timeout_s is None and wait_s is not None:
-            timeout_s = wait_s + self.connect_timeout
+            timeout_s = wait_s + connect_budget(self.conninfo, self.connect_timeout)
         deadline = None if timeout_s is None else start + timeout_s
         what = f"acquire of {name!r}"
         delay = RETRY_FIRST
