@@ -67,6 +67,7 @@ func New(ctx context.Context, connString string) (*Client, error) {
 	}
 	cfg.ConnConfig.PreferSimpleProtocol = true
 	cfg.ConnConfig.BuildStatementCache = nil
+	adaptConfig(cfg)
 	c := &Client{warnings: make(map[*pgconn.PgConn]string)}
 	cfg.ConnConfig.OnNotice = c.noteWarning
 	pool, err := pgxpool.ConnectConfig(ctx, cfg)

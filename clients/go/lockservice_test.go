@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -742,5 +743,43 @@ func TestArgumentRules(t *testing.T) {
 	}
 	if _, err := c.Acquire(ctx, name, Options{Holder: strings.Repeat("h", 257)}); !errors.As(err, &e) || e.SQLState != "22001" {
 		t.Fatalf("over-long holder: %v", err)
+	}
+}
+
+// A multi-host conninfo whose first host never answers (an old primary behind
+// a partition drops packets), with libpq's keepalive options as the README
+// documents them: each host gets connect_timeout of its own, so the client
+// reaches the next one; the keepalive options are not sent to the server.
+func TestSilentFirstHost(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // handshakes complete, nothing answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	kv := map[string]string{}
+	for _, f := range strings.Fields(dsn) {
+		p := strings.SplitN(f, "=", 2)
+		kv[p[0]] = p[1]
+	}
+	conninfo := fmt.Sprintf("host=127.0.0.1,%s port=%d,%s dbname=%s user=%s connect_timeout=2 "+
+		"keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3 tcp_user_timeout=5000",
+		kv["host"], silent.Addr().(*net.TCPAddr).Port, kv["port"], kv["dbname"], kv["user"])
+	start := time.Now()
+	c, err := New(ctx, conninfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	name := uniq(t)
+	l, err := c.Acquire(ctx, name, Options{TTL: 30 * time.Second, NoKeepalive: true})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("acquire past a silent first host: %v (after %v)", err, took)
+	}
+	if took < 1500*time.Millisecond || took > 10*time.Second {
+		t.Fatalf("took %v: want the first host's 2 s, then the second host", took)
+	}
+	if ok, err := l.Release(ctx); !ok || err != nil {
+		t.Fatal(ok, err)
 	}
 }
