@@ -6,7 +6,7 @@ const js = require('@eslint/js');
 const node = Object.fromEntries([
   'require', 'module', 'exports', 'process', 'console', '__dirname', 'Buffer',
   'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate',
-  'AbortController', 'AbortSignal', 'performance',
+  'AbortController', 'AbortSignal', 'performance', 'URLSearchParams',
 ].map((g) => [g, 'readonly']));
 
 module.exports = [

@@ -1,4 +1,4 @@
-import type { Pool, PoolClient, Client as PgClient } from 'pg';
+import type { Pool, PoolClient, PoolConfig, Client as PgClient } from 'pg';
 
 export type Kind = 'exclusive' | 'shared' | 'permit';
 
@@ -55,8 +55,19 @@ export class Lease {
   [Symbol.asyncDispose](): Promise<boolean>;
 }
 
+/**
+ * A pg.Pool over a libpq conninfo (keywords or a postgresql:// URL, several
+ * hosts allowed): each new connection goes to the first host, in order, that
+ * answers within connect_timeout (default 10 s) and, with
+ * target_session_attrs=read-write, accepts writes.
+ */
+export function createPool(conninfo: string, poolOptions?: PoolConfig): Pool;
+
 export class Client {
-  constructor(pool: Pool, options?: { margin?: number | null });
+  /** pool: a pg.Pool, or a libpq conninfo (see createPool) */
+  constructor(pool: Pool | string, options?: { margin?: number | null });
+  /** ends the pool the client made from a conninfo */
+  end(): Promise<void>;
   acquire(name: string, opts?: AcquireOptions): Promise<Lease | null>;
   acquireShared(name: string, opts?: AcquireOptions): Promise<Lease | null>;
   acquirePermit(name: string, permits: number, opts?: AcquireOptions): Promise<Lease | null>;

@@ -9,6 +9,7 @@
 // server keeps a lease confirmed by a call sent at t until at least t + ttl.
 
 const { performance } = require('node:perf_hooks');
+const { createPool } = require('./conninfo');
 const crypto = require('node:crypto');
 const os = require('node:os');
 
@@ -280,16 +281,26 @@ class Lease {
 Lease.prototype[Symbol.asyncDispose] = Lease.prototype.release; // await using lease = ...
 
 class Client {
-  // pool: a pg.Pool (or anything with connect() and query()); options.margin
-  // in seconds. Every call is one statement or one short transaction without
-  // session state or named prepared statements (PgBouncer transaction mode).
+  // pool: a pg.Pool (or anything with connect() and query()), or a libpq
+  // conninfo (keywords or a URL, several hosts allowed: see createPool);
+  // options.margin in seconds. Every call is one statement or one short
+  // transaction without session state or named prepared statements
+  // (PgBouncer transaction mode).
   constructor(pool, { margin = null } = {}) {
+    const owned = typeof pool === 'string';
+    if (owned) pool = createPool(pool);
     if (!pool || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
-      throw new TypeError('pool must be a pg.Pool');
+      throw new TypeError('pool must be a pg.Pool or a conninfo string');
     }
     this.margin = checkSeconds(margin, 'margin', { allowZero: true, allowNull: true });
     this.pool = pool;
+    this._ownsPool = owned;
     guardPool(pool);
+  }
+
+  /** Ends the pool the client made from a conninfo (a pool passed in stays yours). */
+  async end() {
+    if (this._ownsPool) await this.pool.end();
   }
 
   async _retrying(fn, until, what) {
@@ -441,4 +452,6 @@ class Client {
   }
 }
 
-module.exports = { Client, Lease, LockServiceError, NotGrantedError, LeaseLostError, OutcomeUnknownError, CommitUnconfirmedError };
+module.exports = {
+  Client, Lease, createPool, LockServiceError, NotGrantedError, LeaseLostError, OutcomeUnknownError, CommitUnconfirmedError,
+};

@@ -6,6 +6,8 @@ const path = require('node:path');
 const readline = require('node:readline');
 const pg = require('pg');
 const { Client, LeaseLostError, OutcomeUnknownError, CommitUnconfirmedError, LockServiceError } = require('..');
+const { parseConninfo } = require('../conninfo');
+const net = require('node:net');
 
 // the harness gives libpq keyword strings; node-postgres takes URLs
 function toUrl(dsn) {
@@ -57,6 +59,39 @@ test('argument rules at the server: over-long names (22001), fractions of a seco
   const [h] = await c.holders(name);
   assert.equal(h.expires_at - h.granted_at, 250);
   await lease.release();
+});
+
+test('conninfo: keywords and URLs with host lists, as libpq reads them', () => {
+  const k = parseConninfo(String.raw`host=n1,n2 port=5432,5433 dbname='my db' user=app password='p\'q' connect_timeout=2 target_session_attrs=read-write keepalives_idle=5`);
+  assert.deepEqual(k.hosts, [{ host: 'n1', port: 5432 }, { host: 'n2', port: 5433 }]);
+  assert.deepEqual(k.config, { database: 'my db', user: 'app', password: "p'q", keepAlive: true, keepAliveInitialDelayMillis: 5000 });
+  assert.equal(k.hostTimeoutMs, 2000);
+  assert.equal(k.readWrite, true);
+  const u = parseConninfo('postgresql://app:s%40cret@n1:5433,n2/db?target_session_attrs=read-write&connect_timeout=3');
+  assert.deepEqual(u.hosts, [{ host: 'n1', port: 5433 }, { host: 'n2', port: 5432 }]);
+  assert.equal(u.config.password, 's@cret');
+  assert.equal(u.hostTimeoutMs, 3000);
+  assert.throws(() => parseConninfo('host=a =b'), TypeError);
+});
+
+test('a multi-host conninfo whose first host never answers: each host gets connect_timeout of its own', async () => {
+  const silent = net.createServer(() => {}); // handshakes complete, nothing answers
+  await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+  const kv = Object.fromEntries(process.env.LS_DSN.trim().split(/\s+/).map((p) => p.split('=')));
+  const conninfo = `host=127.0.0.1,${kv.host} port=${silent.address().port},${kv.port} dbname=${kv.dbname} user=${kv.user} `
+    + 'connect_timeout=2 target_session_attrs=read-write keepalives_idle=5';
+  const c = new Client(conninfo);
+  try {
+    const t0 = Date.now();
+    const lease = await c.acquire(uniq(), { ttl: 30, keepalive: false });
+    const took = Date.now() - t0;
+    assert.ok(lease, 'granted on the second host');
+    assert.ok(took >= 1500 && took < 10000, `the first host's 2 s, then the second (${took} ms)`);
+    assert.equal(await lease.release(), true);
+  } finally {
+    await c.end();
+    silent.close();
+  }
 });
 
 test('wait: timeout, then granted on release; await using', async () => {

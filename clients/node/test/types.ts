@@ -3,7 +3,7 @@
 // fails the build.
 import * as pg from 'pg';
 import {
-  Client, Lease, LockServiceError, NotGrantedError, LeaseLostError,
+  Client, Lease, createPool, LockServiceError, NotGrantedError, LeaseLostError,
   OutcomeUnknownError, CommitUnconfirmedError, HolderInfo,
 } from '..';
 
@@ -35,6 +35,13 @@ export async function uses(pool: pg.Pool): Promise<void> {
   const permit: Lease | null = await client.acquirePermit('pool', 3, { ttl: 30 });
   const shared: Lease | null = await client.acquireShared('config', { ttl: 30 });
   void [result, leader, elected, holders, permit, shared];
+}
+
+export async function fromConninfo(): Promise<void> {
+  const client = new Client('host=n1,n2 dbname=app user=app connect_timeout=2 target_session_attrs=read-write');
+  await client.end();
+  const pool: pg.Pool = createPool('postgresql://app@n1,n2/app', { max: 4 });
+  await new Client(pool).acquire('job');
 }
 
 export function classify(e: unknown): string {
