@@ -1,4 +1,4 @@
-/* lockservice--1.2--1.3.sql: lease owners that stay their role's through dump and restore */
+/* lockservice--1.2--1.3.sql: lease owners that stay their role's through dump and restore; reaper_status().deleted */
 
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION lockservice UPDATE TO '1.3'" to load this file. \quit
@@ -102,3 +102,20 @@ COMMENT ON VIEW lockservice.stats IS
 	'what the lock service did since the last reset, and what it holds now';
 
 GRANT SELECT ON lockservice.leases_live, lockservice.stats TO PUBLIC;
+
+/*
+ * reaper_status() gains deleted: the released rows the reapers deleted
+ * (reaped counts expired leases only; a released row is kept 60 s so that
+ * the next acquire of its name is an update, then deleted).
+ */
+DROP FUNCTION lockservice.reaper_status();
+CREATE FUNCTION lockservice.reaper_status(
+	OUT datid oid, OUT pid integer, OUT started_at timestamptz,
+	OUT last_run timestamptz, OUT reaped bigint, OUT last_visit timestamptz,
+	OUT due_since timestamptz, OUT behind boolean, OUT times_behind bigint,
+	OUT deleted bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'reaper_status'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION lockservice.reaper_status() IS
+	'the databases the reapers look after: running reaper (NULL: nothing due), last run, expired leases reaped, last full scan, work waiting for a reaper since, behind, times behind, released rows deleted';

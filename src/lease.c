@@ -1266,13 +1266,14 @@ ReapRow(StoreTable *t, TimestampTz now, TimestampTz *next_due)
  * The scan starts at block *block; when the batch is full, *more is set
  * and *block says where the next batch goes on, so that a round of
  * batches reads the table once.  *next_due is lowered to the earliest time
- * a row kept can be reaped.  Returns the number of expired leases reaped.
+ * a row kept can be reaped.  Returns the number of expired leases reaped;
+ * *released is set to the number of released rows deleted.
  * Runs in the caller's transaction and snapshot; waiters wake when it
  * commits.
  */
 int64
 LeaseReapEnded(int max_rows, BlockNumber *block, bool *more,
-			   TimestampTz *next_due)
+			   TimestampTz *next_due, int64 *released)
 {
 	StoreTable	t;
 	TableScanDesc scan;
@@ -1310,5 +1311,6 @@ LeaseReapEnded(int max_rows, BlockNumber *block, bool *more,
 	table_endscan(scan);
 	StoreClose(&t);
 	MemoryContextDelete(row_context);
+	*released = deleted - expired;
 	return expired;
 }

@@ -86,7 +86,7 @@ extern bool lockservice_sync_grants;
 
 /* leases (src/lease.c) */
 extern int64 LeaseReapEnded(int max_rows, BlockNumber *block, bool *more,
-							 TimestampTz *next_due);
+							 TimestampTz *next_due, int64 *released);
 
 /* input checks (src/input.c) */
 extern int64 IntervalToMicroseconds(const Interval *span);

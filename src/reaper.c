@@ -117,6 +117,7 @@ typedef struct ReaperSlot
 	TimestampTz started_at;
 	TimestampTz last_run;
 	int64		reaped;			/* expired leases reaped since the server started */
+	int64		deleted;		/* released rows deleted since then */
 	TimestampTz last_visit;		/* the last round that read the whole table */
 	TimestampTz due_since;		/* work due, no reaper to do it (0: none) */
 	bool		behind;			/* due_since is over 2 reap intervals ago */
@@ -852,6 +853,7 @@ ReaperRunBatches(ReaperSlot *slot)
 	while (more)
 	{
 		int64		reaped = 0;
+		int64		deleted = 0;
 		bool		installed;
 		bool		scanned = false;
 		bool		more_leases = false;
@@ -867,7 +869,7 @@ ReaperRunBatches(ReaperSlot *slot)
 			if (scan_leases)
 			{
 				reaped = LeaseReapEnded(REAPER_BATCH_SIZE, &block, &more_leases,
-										&next_due);
+										&next_due, &deleted);
 				scanned = !more_leases;
 			}
 			HistoryPrune(REAPER_BATCH_SIZE, &more_history);
@@ -906,6 +908,7 @@ ReaperRunBatches(ReaperSlot *slot)
 			LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
 			slot->last_run = GetCurrentTimestamp();
 			slot->reaped += reaped;
+			slot->deleted += deleted;
 			LWLockRelease(reaper_shared->lock);
 		}
 		CHECK_FOR_INTERRUPTS();
@@ -1212,9 +1215,10 @@ stop_reaper(PG_FUNCTION_ARGS)
  * SQL: lockservice.reaper_status() lists, with shared_preload_libraries,
  * every database the launcher looks after: its running reaper (pid NULL
  * when none runs: nothing is due there), its last round, leases reaped,
- * the last round that read the whole table, and whether work waits for a
- * reaper (due_since, behind, times_behind).  A 1.0 or 1.1 schema (five
- * columns) gets the running reapers only, as before.  Without
+ * the last round that read the whole table, whether work waits for a
+ * reaper (due_since, behind, times_behind) and, from 1.3, released rows
+ * deleted.  A 1.0 or 1.1 schema (five columns) gets the running reapers
+ * only, as before; a 1.2 schema has no deleted column.  Without
  * shared_preload_libraries only the current database's reaper is known,
  * without its counts.
  */
@@ -1225,7 +1229,7 @@ reaper_status(PG_FUNCTION_ARGS)
 	int			natts;
 
 	InitMaterializedSRF(fcinfo, 0);
-	natts = Min(rsinfo->setDesc->natts, 9);
+	natts = Min(rsinfo->setDesc->natts, 10);
 	if (reaper_shared != NULL)
 	{
 		int			nslots = reaper_shared->nslots;
@@ -1237,8 +1241,8 @@ reaper_status(PG_FUNCTION_ARGS)
 		for (int i = 0; i < nslots; i++)
 		{
 			ReaperSlot *slot = &copy[i];
-			Datum		values[9];
-			bool		nulls[9] = {0};
+			Datum		values[10];
+			bool		nulls[10] = {0};
 
 			if (slot->dboid == InvalidOid ||
 				(slot->pid == 0 && (natts < 9 || !slot->wanted || slot->paused)))
@@ -1257,6 +1261,7 @@ reaper_status(PG_FUNCTION_ARGS)
 			nulls[6] = slot->due_since == 0;
 			values[7] = BoolGetDatum(slot->behind);
 			values[8] = Int64GetDatum(slot->times_behind);
+			values[9] = Int64GetDatum(slot->deleted);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		pfree(copy);
@@ -1267,10 +1272,10 @@ reaper_status(PG_FUNCTION_ARGS)
 
 		if (pid != 0)
 		{
-			Datum		values[9] = {0};
-			bool		nulls[9];
+			Datum		values[10] = {0};
+			bool		nulls[10];
 
-			for (int i = 0; i < 9; i++)
+			for (int i = 0; i < 10; i++)
 				nulls[i] = i > 1;
 			values[0] = ObjectIdGetDatum(MyDatabaseId);
 			values[1] = Int32GetDatum((int32) pid);

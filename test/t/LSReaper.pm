@@ -162,17 +162,18 @@ sub rn_reaper_row
 {
 	my ($node, $db) = @_;
 	my $out = $node->safe_psql($db,
-		"SELECT pid, extract(epoch FROM started_at), extract(epoch FROM last_run), reaped
+		"SELECT pid, extract(epoch FROM started_at), extract(epoch FROM last_run), reaped, deleted
 		   FROM lockservice.reaper_status()
 		  WHERE datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())"
 	);
 	return undef if $out eq '';
-	my ($pid, $started, $last, $reaped) = split /\|/, $out;
+	my ($pid, $started, $last, $reaped, $deleted) = split /\|/, $out;
 	return {
 		pid => $pid,
 		started_at => $started,
 		last_run => $last,
-		reaped => $reaped
+		reaped => $reaped,
+		deleted => $deleted
 	};
 }
 
