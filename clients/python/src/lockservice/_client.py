@@ -82,9 +82,9 @@ def check_permits(permits: Any) -> int:
     return permits
 
 
-def check_acquire(kind: str, name: Any, ttl: Any, wait: Any, holder: Any,
-                  permits: Any) -> "tuple[str, float, Optional[float], str, Optional[int]]":
-    """An acquire's arguments checked (before anything is sent): name, ttl, wait, holder, permits."""
+def check_acquire(kind: str, name: Any, ttl: Any, wait: Any, holder: Any, permits: Any,
+                  timeout: Any) -> "tuple[str, float, Optional[float], str, Optional[int], Optional[float]]":
+    """An acquire's arguments checked (before anything is sent): name, ttl, wait, holder, permits, timeout."""
     name = check_name(name)
     ttl_s = check_seconds(ttl, "ttl", allow_zero=False)
     assert ttl_s is not None
@@ -92,7 +92,20 @@ def check_acquire(kind: str, name: Any, ttl: Any, wait: Any, holder: Any,
     holder = check_name(holder, "holder") if holder is not None else default_holder()
     if kind == PERMIT:
         permits = check_permits(permits)
-    return name, ttl_s, wait_s, holder, permits
+    timeout_s = check_seconds(timeout, "timeout", allow_zero=False, allow_none=True)
+    return name, ttl_s, wait_s, holder, permits, timeout_s
+
+
+def acquire_deadline(start: float, wait_s: Optional[float], timeout_s: Optional[float],
+                     conninfo: str, connect_timeout: float) -> Optional[float]:
+    """When an acquire started at start must have ended (monotonic; None: never).
+
+    timeout, by default the wait plus connect_timeout for each host; no
+    bound when waiting without limit and no timeout was given.
+    """
+    if timeout_s is None and wait_s is not None:
+        timeout_s = wait_s + connect_budget(conninfo, connect_timeout)
+    return None if timeout_s is None else start + timeout_s
 
 
 def default_holder() -> str:
@@ -621,15 +634,13 @@ class Client:
     def _acquire(self, kind: str, name: str, ttl: Any, wait: Any, holder: Optional[str],
                  permits: Optional[int], keepalive: bool,
                  cancel: Optional[threading.Event], timeout: Any) -> Optional[Lease]:
-        name, ttl_s, wait_s, holder, permits = check_acquire(kind, name, ttl, wait, holder, permits)
+        name, ttl_s, wait_s, holder, permits, timeout_s = check_acquire(
+            kind, name, ttl, wait, holder, permits, timeout)
         if cancel is not None and not isinstance(cancel, threading.Event):
             raise TypeError("cancel must be a threading.Event")
-        timeout_s = check_seconds(timeout, "timeout", allow_zero=False, allow_none=True)
         start = time.monotonic()
         wait_until = None if wait_s is None else start + wait_s
-        if timeout_s is None and wait_s is not None:
-            timeout_s = wait_s + connect_budget(self.conninfo, self.connect_timeout)
-        deadline = None if timeout_s is None else start + timeout_s
+        deadline = acquire_deadline(start, wait_s, timeout_s, self.conninfo, self.connect_timeout)
         what = f"acquire of {name!r}"
         delay = RETRY_FIRST
         sent_any = False

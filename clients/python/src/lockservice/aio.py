@@ -15,8 +15,8 @@ import psycopg
 
 from ._client import (EXCLUSIVE, PERMIT, RETRY_FIRST, RETRY_MAX, SHARED, SQL_ACQUIRE,
                       SQL_FENCE, SQL_RELEASE, SQL_RENEW, SQL_WAIT_CHECK, CallTimedOut, LeaseBase,
-                      ServerWarnings, _interval, cancel_quietly, check_acquire, check_name,
-                      check_seconds, connect_budget, host_attempts, is_connection_error)
+                      ServerWarnings, _interval, acquire_deadline, cancel_quietly, check_acquire,
+                      check_name, check_seconds, host_attempts, is_connection_error)
 from ._errors import (CommitUnconfirmed, LeaseLost, LockServiceError, LockTimeout,
                       OutcomeUnknown, from_psycopg)
 
@@ -208,13 +208,11 @@ class AsyncClient:
 
     async def _acquire(self, kind: str, name: str, ttl: Any, wait: Any, holder: Optional[str],
                        permits: Optional[int], timeout: Any) -> Optional[AsyncLease]:
-        name, ttl_s, wait_s, holder, permits = check_acquire(kind, name, ttl, wait, holder, permits)
-        timeout_s = check_seconds(timeout, "timeout", allow_zero=False, allow_none=True)
+        name, ttl_s, wait_s, holder, permits, timeout_s = check_acquire(
+            kind, name, ttl, wait, holder, permits, timeout)
         start = time.monotonic()
         wait_until = None if wait_s is None else start + wait_s
-        if timeout_s is None and wait_s is not None:
-            timeout_s = wait_s + connect_budget(self.conninfo, self.connect_timeout)
-        deadline = None if timeout_s is None else start + timeout_s
+        deadline = acquire_deadline(start, wait_s, timeout_s, self.conninfo, self.connect_timeout)
         what = f"acquire of {name!r}"
         delay = RETRY_FIRST
         while True:
