@@ -92,9 +92,12 @@ ls_require_root() {
 # "mktemp -d" directory), the command starts in / instead: PostgreSQL's
 # programs would otherwise print "could not change directory to ..." on
 # every call, and no relative path under such a directory is readable to it.
+# The check is on the path, not on ".": a directory that is open to all
+# under a parent closed to the account passes "test -x ." but not a chdir
+# by name, which is what PostgreSQL's programs do.
 ls_as_pg() {
     if setpriv --reuid="$LS_PG_USER" --regid="$LS_PG_USER" --init-groups \
-        test -x . 2>/dev/null; then
+        test -x "$PWD" 2>/dev/null; then
         ls_as_pg_here "$@"
     else
         (cd / && ls_as_pg_here "$@")
