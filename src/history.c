@@ -114,8 +114,8 @@ HistoryPrune(int max_rows, bool *more)
 	cutoff = GetCurrentTimestamp() - (int64) lockservice_history_retention * USECS_PER_SEC;
 	StoreOpen(&t, HISTORY_TABLE, HISTORY_AT_INDEX, Natts_history);
 	stats = pgstat_fetch_stat_tabentry(RelationGetRelid(t.rel));
-	if (stats != NULL && stats->n_live_tuples > lockservice_history_max_rows)
-		excess = stats->n_live_tuples - lockservice_history_max_rows;
+	if (stats != NULL && TableLiveTuples(stats) > lockservice_history_max_rows)
+		excess = TableLiveTuples(stats) - lockservice_history_max_rows;
 
 	/* oldest first */
 	scan = StoreRangeBegin(&t, NULL, 0);

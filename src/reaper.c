@@ -1120,7 +1120,7 @@ CurrentDatabaseReaper(void)
 	/* without shared memory, look for it among the backends */
 	for (int i = 1; i <= pgstat_fetch_stat_numbackends(); i++)
 	{
-		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		LocalPgBackendStatus *local = LocalBackendStatusByIndex(i);
 		PgBackendStatus *be = &local->backendStatus;
 
 		if (be->st_databaseid == MyDatabaseId && be->st_backendType == B_BG_WORKER &&

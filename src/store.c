@@ -120,7 +120,7 @@ StoreClassify(StoreTable *t)
 IndexScanDesc
 StoreRangeBegin(StoreTable *t, ScanKey keys, int nkeys)
 {
-	IndexScanDesc scan = index_beginscan(t->rel, t->pkey, &t->dirty, nkeys, 0);
+	IndexScanDesc scan = IndexBeginScan(t->rel, t->pkey, &t->dirty, nkeys, 0);
 
 	index_rescan(scan, keys, nkeys, NULL, 0);
 	return scan;
@@ -341,7 +341,7 @@ StoreUpdate(StoreTable *t)
 {
 	TM_FailureData tmfd;
 	LockTupleMode lockmode;
-	bool		update_indexes;
+	UpdateIndexes update_indexes;
 	TM_Result	result;
 
 	ExecStoreVirtualTuple(t->newrow);
@@ -352,7 +352,7 @@ StoreUpdate(StoreTable *t)
 	if (result != TM_Ok)
 		elog(ERROR, "lockservice: locked row of \"%s\" changed under its lock (%d)",
 			 RelationGetRelationName(t->rel), (int) result);
-	if (update_indexes)
+	if (UpdateNeedsIndexEntries(update_indexes))
 		StoreInsertIndexes(t, UNIQUE_CHECK_YES, true);
 	t->wrote = true;
 	CommandCounterIncrement();

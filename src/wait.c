@@ -298,7 +298,7 @@ WaitLeaveQueue(void)
 	if (!queued_self)
 		return;
 	LWLockAcquire(wait_shared->queue_lock, LW_EXCLUSIVE);
-	wait_entries[MyProc->pgprocno].active = false;
+	wait_entries[MyProcIndex].active = false;
 	LWLockRelease(wait_shared->queue_lock);
 	pg_atomic_fetch_sub_u32(&wait_queued[queued_name.slot], 1);
 	queued_self = false;
@@ -467,7 +467,7 @@ WaitBegin(LockWait *w, const char *name, int len, char kind)
 	w->slot = -1;
 	w->arrival = PG_UINT64_MAX;
 	if (wait_shared == NULL || MyProc == NULL ||
-		MyProc->pgprocno >= wait_shared->nentries)
+		MyProcIndex >= wait_shared->nentries)
 		return;
 	queued_name = WaitNameOf(name, len);
 	w->slot = queued_name.slot;
@@ -476,11 +476,11 @@ WaitBegin(LockWait *w, const char *name, int len, char kind)
 	pg_atomic_fetch_add_u32(&wait_queued[w->slot], 1);
 	LWLockAcquire(wait_shared->queue_lock, LW_EXCLUSIVE);
 	w->arrival = pg_atomic_fetch_add_u64(&wait_shared->next_arrival, 1);
-	pg_atomic_write_u32(&wait_entries[MyProc->pgprocno].woken, 0);
-	wait_entries[MyProc->pgprocno].kind = kind;
-	wait_entries[MyProc->pgprocno].name_hash = queued_name.name_hash;
-	wait_entries[MyProc->pgprocno].arrival = w->arrival;
-	wait_entries[MyProc->pgprocno].active = true;
+	pg_atomic_write_u32(&wait_entries[MyProcIndex].woken, 0);
+	wait_entries[MyProcIndex].kind = kind;
+	wait_entries[MyProcIndex].name_hash = queued_name.name_hash;
+	wait_entries[MyProcIndex].arrival = w->arrival;
+	wait_entries[MyProcIndex].active = true;
 	LWLockRelease(wait_shared->queue_lock);
 	queued_self = true;
 }
@@ -576,7 +576,7 @@ WaitSleep(LockWait *w, TimestampTz until)
 		long		timeout_ms = -1;
 
 		if (w->slot >= 0 &&
-			pg_atomic_exchange_u32(&wait_entries[MyProc->pgprocno].woken, 0) != 0)
+			pg_atomic_exchange_u32(&wait_entries[MyProcIndex].woken, 0) != 0)
 			return;
 		if (until != DT_NOEND)
 		{
