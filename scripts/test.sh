@@ -85,7 +85,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SUITES=(regress isolation pgtap tap clients ha)
+ALL_SUITES=(regress isolation pgtap tap clients ha pg18)
 PGXS_DIR=/usr/lib/postgresql/${LS_PG_VERSION}/lib/pgxs
 MAX_DIFF_LINES=${LOCKSERVICE_MAX_DIFF_LINES:-2000}
 
@@ -99,7 +99,16 @@ usage: sudo $0 [--suite SUITE]... [--client NAME]... [--keep]
                  'monitoring'); repeatable
   --tap FILE     in the tap suite, run only test/t/FILE (e.g. 009_cluster_life.pl);
                  repeatable
+  --pg MAJOR     run the suites against PostgreSQL MAJOR built from Debian's
+                 source package by scripts/build-pg.sh (cached; default suites
+                 then: regress isolation pgtap tap)
+  --pg-config PATH
+                 the same against the PostgreSQL of that pg_config (16, 17, a
+                 build of your own: lockservice is installed into it)
   --keep         keep the work directory under /tmp even when all passed
+
+The pg18 suite runs "$0 --pg 18 --suite regress --suite isolation
+--suite pgtap" and counts its summary line.
 EOF
 }
 
@@ -185,11 +194,17 @@ record() {
     fi
 }
 
-# count_pg_regress LOG RC: print "PASS FAIL" for a pg_regress run.
+# count_pg_regress LOG RC: print "PASS FAIL" for a pg_regress run (the
+# format of 15, and the TAP-like one of 16 and later: "ok 1 - api", "# All
+# 11 tests passed.").
 count_pg_regress() {
     awk -v rc="$2" '
         / \.\.\. ok/ { lp++ }
         / \.\.\. FAILED/ { lf++ }
+        /^ok [0-9]+ / { lp++ }
+        /^not ok [0-9]+ / { lf++ }
+        /^# All [0-9]+ tests passed\./ { sp = $3; sf = 0; s = 1 }
+        /^# [0-9]+ of [0-9]+ tests failed\./ { sf = $2; sp = $4 - $2; s = 1 }
         /^ All [0-9]+ tests passed\./ { sp = $2; sf = 0; s = 1 }
         /^ [0-9]+ of [0-9]+ tests failed\./ { sf = $1; sp = $3 - $1; s = 1 }
         /^ [0-9]+ of [0-9]+ tests passed, [0-9]+ failed test/ { sp = $1; sf = 0; s = 1 }
@@ -398,7 +413,7 @@ run_tap() {
         PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         TESTDIR="$SRC" \
         TMPDIR="$WORK/tmp" \
-        with_ssl=openssl with_icu=yes \
+        with_ssl="$TAP_WITH_SSL" with_icu="$TAP_WITH_ICU" \
         prove --failures --timer -I test/t "${files[@]}" </dev/null) 2>&1 |
         tee "$log" || rc=$?
     read -r pass fail < <(count_tap "$log" "$rc")
@@ -548,12 +563,51 @@ run_ha() {
     record ha "$pass" "$fail"
 }
 
+# use_postgres PG_CONFIG: test against that PostgreSQL (--pg, --pg-config)
+# instead of a copy of Debian's $LS_PG_VERSION; pgTAP's SQL (no C part) from
+# Debian's postgresql-$LS_PG_VERSION-pgtap goes into it when it has none.
+use_postgres() {
+    local pgconfig=$1 ext f
+    [[ -x $pgconfig ]] || ls_die "$pgconfig is not an executable pg_config"
+    LS_PG_BIN=$("$pgconfig" --bindir)
+    PGXS_DIR=$(dirname -- "$("$pgconfig" --pgxs)")
+    PGXS_DIR=${PGXS_DIR%/src/makefiles}
+    export PATH="${LS_PG_BIN}:${PATH}"
+    TAP_WITH_SSL=no TAP_WITH_ICU=yes
+    [[ $("$pgconfig" --configure) == *"--with-ssl=openssl"* || $("$pgconfig" --configure) == *"--with-openssl"* ]] &&
+        TAP_WITH_SSL=openssl
+    [[ $("$pgconfig" --configure) == *"--without-icu"* ]] && TAP_WITH_ICU=no
+    [[ -d $PGXS_DIR/src/test/perl ]] ||
+        ls_info "no PostgreSQL::Test modules in $PGXS_DIR (configure --enable-tap-tests): the tap suite will fail"
+    ext=$("$pgconfig" --sharedir)/extension
+    if [[ ! -f $ext/pgtap.control ]]; then
+        for f in /usr/share/postgresql/"$LS_PG_VERSION"/extension/pgtap*; do
+            [[ -e $f ]] && cp "$f" "$ext/"
+        done
+    fi
+}
+
+# run_other_pg MAJOR: the pg18 suite -- regress, isolation and pgTAP against
+# PostgreSQL MAJOR, by this script with --pg; counted by its summary line.
+run_other_pg() {
+    local major=$1 log rc=0 pass fail
+    ls_header "pg$major: regress, isolation, pgtap against PostgreSQL $major ($0 --pg $major)"
+    log=$WORK/logs/pg$major.log
+    bash "$LS_ROOT/scripts/test.sh" --pg "$major" --suite regress --suite isolation --suite pgtap \
+        </dev/null 2>&1 | tee "$log" || rc=$?
+    read -r pass fail < <(count_summary "$log" "$rc")
+    record "pg$major" "$pass" "$fail"
+}
+
 # ---- main ----------------------------------------------------------------
 
 SUITES=()
 CLIENTS=()
 TAP_FILES=()
 KEEP=0
+PG_MAJOR=''
+PG_CONFIG_PATH=''
+TAP_WITH_SSL=openssl TAP_WITH_ICU=yes   # Debian's build; use_postgres reads another's
 while [[ $# -gt 0 ]]; do
     case $1 in
         --suite)
@@ -579,6 +633,16 @@ while [[ $# -gt 0 ]]; do
             TAP_FILES+=("test/t/${2##*/}")
             shift 2
             ;;
+        --pg)
+            [[ $# -ge 2 ]] || { usage >&2; exit 2; }
+            PG_MAJOR=$2
+            shift 2
+            ;;
+        --pg-config)
+            [[ $# -ge 2 ]] || { usage >&2; exit 2; }
+            PG_CONFIG_PATH=$2
+            shift 2
+            ;;
         --keep)
             KEEP=1
             shift
@@ -593,12 +657,17 @@ while [[ $# -gt 0 ]]; do
             ;;
     esac
 done
+OTHER_PG=$([[ -n $PG_MAJOR || -n $PG_CONFIG_PATH ]] && echo 1 || echo 0)
 if [[ ${#SUITES[@]} -eq 0 ]]; then
     SUITES=("${ALL_SUITES[@]}")
+    ((OTHER_PG == 0)) || SUITES=(regress isolation pgtap tap)
 fi
 for s in "${SUITES[@]}"; do
     case $s in
-        regress | isolation | pgtap | tap | clients | ha) ;;
+        regress | isolation | pgtap | tap) ;;
+        clients | ha | pg18)
+            ((OTHER_PG == 0)) || ls_die "suite '$s' runs on PostgreSQL $LS_PG_VERSION only (not with --pg or --pg-config)"
+            ;;
         *) ls_die "unknown suite '$s' (choose from: ${ALL_SUITES[*]})" ;;
     esac
 done
@@ -622,10 +691,20 @@ WORK=$(mktemp -d /tmp/lockservice-test.XXXXXX)
 SRC=$WORK/src
 mkdir -p "$WORK/logs" "$WORK/tmp"
 
-ls_header "build and install (as root, in $SRC, into a copy of PostgreSQL in $WORK/pg)"
+if [[ -n $PG_MAJOR ]]; then
+    ls_header "PostgreSQL $PG_MAJOR (scripts/build-pg.sh)"
+    PG_CONFIG_PATH=$(bash "$LS_ROOT/scripts/build-pg.sh" "$PG_MAJOR" | tail -n 1) ||
+        ls_die "no PostgreSQL $PG_MAJOR to test against"
+fi
 ls_copy_tree "$LS_ROOT" "$SRC"
-ls_private_postgres "$WORK/pg"
-PGXS_DIR=$LS_PG_BIN/../lib/pgxs
+if [[ -n $PG_CONFIG_PATH ]]; then
+    use_postgres "$PG_CONFIG_PATH"
+    ls_header "build and install (as root, in $SRC, into PostgreSQL $("$PG_CONFIG_PATH" --version | awk '{print $2}') at $LS_PG_BIN)"
+else
+    ls_header "build and install (as root, in $SRC, into a copy of PostgreSQL in $WORK/pg)"
+    ls_private_postgres "$WORK/pg"
+    PGXS_DIR=$LS_PG_BIN/../lib/pgxs
+fi
 if ! ls_build_install "$SRC" "$LS_PG_BIN/pg_config" LOCKCTL_LINKDIR=; then
     ls_bad "build or install failed"
     RESULTS+=("build      FAILED")
@@ -643,6 +722,7 @@ for suite in "${SUITES[@]}"; do
         tap) run_tap ;;
         clients) run_clients ;;
         ha) run_ha ;;
+        pg18) run_other_pg 18 ;;
     esac
 done
 finish
