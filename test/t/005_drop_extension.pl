@@ -22,9 +22,13 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-my $DDL_BOUND = 1.0;      # DROP / VACUUM FULL must not wait for the waiter
+# Bounds generous enough for a loaded 2-core machine, still decisive: a DDL
+# queued behind a waiter would wait for its lock_timeout (30 s; the waiter
+# waits without limit), and a waiter that did not notice the DROP would
+# sleep on past its 500 ms naps until $OBSERVE.
+my $DDL_BOUND = 5.0;      # DROP / VACUUM FULL must not wait for the waiter
 my $OBSERVE = 30;         # s to wait for the waiter's end at most
-my $DROP_WAITER_BOUND = 1.5;    # the waiter's end after the DROP: 1 s + slack
+my $DROP_WAITER_BOUND = 5.0;    # the waiter's end after the DROP: within a second, + slack
 
 # run DDL with a lock_timeout guard; returns (sqlstate, seconds, stderr)
 sub timed_ddl
