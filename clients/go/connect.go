@@ -9,6 +9,7 @@ package lockservice
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -92,7 +93,11 @@ func (c *startingConn) Read(b []byte) (int, error) {
 
 // established: the start-up deadline goes; the connection's own calls set theirs.
 func established(ctx context.Context, pc *pgconn.PgConn) error {
-	if sc, ok := pc.Conn().(*startingConn); ok {
+	conn := pc.Conn()
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn() // TLS over the dialed connection
+	}
+	if sc, ok := conn.(*startingConn); ok {
 		sc.mu.Lock()
 		sc.established = true
 		sc.mu.Unlock()
