@@ -100,23 +100,34 @@ function checkWarnings(conn, what) {
   }
 }
 // work(conn) on a checked-out connection, ended at deadlineAt (performance.now()
-// time, null: none): then the connection is destroyed and the call rejects
-// with OutcomeUnknownError (a statement sent may have taken effect).
+// time, null: none). Past it while connecting: an Error (nothing was sent);
+// past it after: the connection is destroyed and the call rejects with
+// OutcomeUnknownError (a statement sent may have taken effect).
 async function withConnection(pool, what, deadlineAt, work) {
-  if (deadlineAt !== null && performance.now() >= deadlineAt) throw new OutcomeUnknownError(`${what}: the call's deadline passed`);
-  const conn = await checkout(pool);
-  let broken = false;
+  if (deadlineAt !== null && performance.now() >= deadlineAt) throw new Error(`${what}: the call's deadline passed before connecting`);
   let timer;
+  let connected = false;
+  const late = deadlineAt === null ? null : new Promise((_, reject) => {
+    timer = setTimeout(() => reject(connected
+      ? new OutcomeUnknownError(`${what}: no reply by the call's deadline; the outcome is unknown`)
+      : new Error(`${what}: no connection by the call's deadline`)), Math.max(1, deadlineAt - performance.now()));
+  });
+  late?.catch(ignore);
+  const connecting = checkout(pool);
+  let conn;
+  try {
+    conn = await (late ? Promise.race([connecting, late]) : connecting);
+  } catch (err) {
+    clearTimeout(timer);
+    connecting.then((c) => checkin(c, true), ignore); // one that comes too late goes
+    throw err;
+  }
+  connected = true;
+  let broken = false;
   try {
     const done = work(conn, () => { broken = true; });
-    if (deadlineAt === null) return await done;
+    if (late === null) return await done;
     done.catch(ignore);
-    const late = new Promise((_, reject) => {
-      timer = setTimeout(() => {
-        broken = true;
-        reject(new OutcomeUnknownError(`${what}: no reply by the call's deadline; the outcome is unknown`));
-      }, Math.max(1, deadlineAt - performance.now()));
-    });
     return await Promise.race([done, late]);
   } catch (err) {
     if (!isServerError(err)) broken = true;
