@@ -165,9 +165,13 @@ sub send
 	my $bg = $self->{bg};
 	$self->{marker} = "ls_session_done_$n";
 	$bg->{stderr} = '';
-	$bg->query_until(qr/ls_session_sent_$n\n/,
+	my $got = $bg->query_until(qr/ls_session_sent_$n\n/,
 		    "\\echo ls_session_sent_$n\n$sql\n;\n"
 		  . "\\echo $self->{marker}\n\\warn $self->{marker}\n");
+	# query_until empties stdout after its match: a statement that finished
+	# before the harness read the "sent" line (a fast one, a loaded machine)
+	# has its output, and the done marker, in what it returned
+	$bg->{stdout} = $1 . $bg->{stdout} if $got =~ /ls_session_sent_$n\n(.*)\z/s;
 	$self->{sent_at} = time;
 	return;
 }
