@@ -63,13 +63,33 @@ StoreRelationOid(const char *relname)
 	return relid;
 }
 
+/*
+ * Open one of lockservice's tables, locked in mode.  A DROP EXTENSION that
+ * commits between the lookup and the lock (the lock waits for it) leaves
+ * no table to open: that is said as for a waiter of a dropped extension.
+ */
+static Relation
+StoreOpenTable(const char *relname, LOCKMODE mode)
+{
+	Relation	rel = try_table_open(StoreRelationOid(relname), mode);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension lockservice was dropped while this session waited for a lock"),
+				 errdetail("Table \"%s.%s\" was dropped while this call waited for it; nothing was done.",
+						   LOCKSERVICE_SCHEMA, relname),
+				 errhint("Create the extension again to use locks in this database.")));
+	return rel;
+}
+
 /* Open a table and its primary key for reading and writing. */
 void
 StoreOpen(StoreTable *t, const char *relname, const char *pkeyname, int natts)
 {
 	TupleDesc	desc;
 
-	t->rel = table_open(StoreRelationOid(relname), RowExclusiveLock);
+	t->rel = StoreOpenTable(relname, RowExclusiveLock);
 	desc = RelationGetDescr(t->rel);
 	if (desc->natts != natts)
 		ereport(ERROR,
