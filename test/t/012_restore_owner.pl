@@ -14,6 +14,7 @@
 use strict;
 use warnings;
 
+use File::Spec;
 use FindBin;
 use lib $FindBin::RealBin;
 use LSTest;
@@ -129,10 +130,10 @@ is($q->("SELECT '\"Odd Name\"'::lockservice.lease_owner::text"), '"Odd Name"',
 is($q->("SELECT '-'::lockservice.lease_owner::pg_catalog.oid"), '0', '"-" reads as no owner');
 my ($state) = ls_sqlstate($new, "\\c d\nSELECT 'a.b'::lockservice.lease_owner");
 is($state, '22P02', 'a qualified name is invalid input (22P02)');
-$new->safe_psql('d', "COPY (SELECT owner FROM lockservice.leases WHERE name = 'odd') TO '"
-	  . $new->basedir . "/owner.bin' (FORMAT binary)");
+my $bin = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir()) . '/owner.bin';    # COPY wants an absolute path
+$new->safe_psql('d', "COPY (SELECT owner FROM lockservice.leases WHERE name = 'odd') TO '$bin' (FORMAT binary)");
 is($new->safe_psql('d', "CREATE TEMP TABLE t (o lockservice.lease_owner);
-		COPY t FROM '" . $new->basedir . "/owner.bin' (FORMAT binary);
+		COPY t FROM '$bin' (FORMAT binary);
 		SELECT o FROM t"),
 	'"Odd Name"', 'binary COPY out and in keeps the role by name');
 
