@@ -137,9 +137,14 @@ public final class Lease implements AutoCloseable {
         }, Math.max(0, delay), TimeUnit.NANOSECONDS);
     }
 
+    /** A renewal's query timeout: whole seconds (at least 1) from nanoTime until the local deadline. */
+    private int secondsLeftAt(long nanoTime) {
+        return (int) Math.max(1, TimeUnit.NANOSECONDS.toSeconds(deadlineNanos() - nanoTime));
+    }
+
     private void renewStep() {
         long sent = System.nanoTime();
-        int timeoutSeconds = (int) Math.max(1, TimeUnit.NANOSECONDS.toSeconds(deadlineNanos() - sent));
+        int timeoutSeconds = secondsLeftAt(sent);
         Boolean ok;
         try {
             ok = client.renewOnce(name, token, null, timeoutSeconds);
@@ -164,8 +169,7 @@ public final class Lease implements AutoCloseable {
     /** Extends the lease by hand (its own ttl); false when it is no longer held. */
     public boolean renew() throws LockServiceException {
         long sent = System.nanoTime();
-        // cancelled at the lease's local deadline (whole seconds, at least 1)
-        int timeoutSeconds = (int) Math.max(1, TimeUnit.NANOSECONDS.toSeconds(deadlineNanos() - sent));
+        int timeoutSeconds = secondsLeftAt(sent);
         try {
             boolean ok = client.renewOnce(name, token, null, timeoutSeconds);
             if (ok) {
