@@ -1222,6 +1222,8 @@ stop_reaper(PG_FUNCTION_ARGS)
  * shared_preload_libraries only the current database's reaper is known,
  * without its counts.
  */
+#define REAPER_STATUS_COLUMNS	10	/* of the 1.3 schema; older ones have fewer */
+
 Datum
 reaper_status(PG_FUNCTION_ARGS)
 {
@@ -1229,7 +1231,7 @@ reaper_status(PG_FUNCTION_ARGS)
 	int			natts;
 
 	InitMaterializedSRF(fcinfo, 0);
-	natts = Min(rsinfo->setDesc->natts, 10);
+	natts = Min(rsinfo->setDesc->natts, REAPER_STATUS_COLUMNS);
 	if (reaper_shared != NULL)
 	{
 		int			nslots = reaper_shared->nslots;
@@ -1241,8 +1243,8 @@ reaper_status(PG_FUNCTION_ARGS)
 		for (int i = 0; i < nslots; i++)
 		{
 			ReaperSlot *slot = &copy[i];
-			Datum		values[10];
-			bool		nulls[10] = {0};
+			Datum		values[REAPER_STATUS_COLUMNS];
+			bool		nulls[REAPER_STATUS_COLUMNS] = {0};
 
 			if (slot->dboid == InvalidOid ||
 				(slot->pid == 0 && (natts < 9 || !slot->wanted || slot->paused)))
@@ -1272,10 +1274,10 @@ reaper_status(PG_FUNCTION_ARGS)
 
 		if (pid != 0)
 		{
-			Datum		values[10] = {0};
-			bool		nulls[10];
+			Datum		values[REAPER_STATUS_COLUMNS] = {0};
+			bool		nulls[REAPER_STATUS_COLUMNS];
 
-			for (int i = 0; i < 10; i++)
+			for (int i = 0; i < REAPER_STATUS_COLUMNS; i++)
 				nulls[i] = i > 1;
 			values[0] = ObjectIdGetDatum(MyDatabaseId);
 			values[1] = Int32GetDatum((int32) pid);
