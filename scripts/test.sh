@@ -567,16 +567,16 @@ run_ha() {
 # instead of a copy of Debian's $LS_PG_VERSION; pgTAP's SQL (no C part) from
 # Debian's postgresql-$LS_PG_VERSION-pgtap goes into it when it has none.
 use_postgres() {
-    local pgconfig=$1 ext f
+    local pgconfig=$1 ext f configure
     [[ -x $pgconfig ]] || ls_die "$pgconfig is not an executable pg_config"
     LS_PG_BIN=$("$pgconfig" --bindir)
     PGXS_DIR=$(dirname -- "$("$pgconfig" --pgxs)")
     PGXS_DIR=${PGXS_DIR%/src/makefiles}
     export PATH="${LS_PG_BIN}:${PATH}"
+    configure=$("$pgconfig" --configure)
     TAP_WITH_SSL=no TAP_WITH_ICU=yes
-    [[ $("$pgconfig" --configure) == *"--with-ssl=openssl"* || $("$pgconfig" --configure) == *"--with-openssl"* ]] &&
-        TAP_WITH_SSL=openssl
-    [[ $("$pgconfig" --configure) == *"--without-icu"* ]] && TAP_WITH_ICU=no
+    [[ $configure == *"--with-ssl=openssl"* || $configure == *"--with-openssl"* ]] && TAP_WITH_SSL=openssl
+    [[ $configure == *"--without-icu"* ]] && TAP_WITH_ICU=no
     [[ -d $PGXS_DIR/src/test/perl ]] ||
         ls_info "no PostgreSQL::Test modules in $PGXS_DIR (configure --enable-tap-tests): the tap suite will fail"
     ext=$("$pgconfig" --sharedir)/extension
