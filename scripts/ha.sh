@@ -7,6 +7,7 @@
 #   sudo scripts/ha.sh up [--async] [--faketime NODE:OFFSET]
 #   sudo scripts/ha.sh status | conninfo | psql [PSQL ARGS...] | down
 #   sudo scripts/ha.sh fault KIND [ARG] | heal | wait-healthy [SECONDS]
+#   sudo scripts/ha.sh sync-to NODE
 #
 # up      installs the Debian packages it needs (patroni, python3-etcd,
 #         etcd-server, nftables, PostgreSQL 15, build tools), builds and
@@ -36,6 +37,10 @@
 #           failover             patronictl failover to the sync standby
 #           kill-primary         SIGKILL of the leader's postmaster
 #           stop-patroni         SIGSTOP of the leader's Patroni
+# sync-to NODE  makes replica NODE the leader's synchronous standby: drops
+#         the packets between the leader and the current synchronous standby
+#         until Patroni names NODE, then lets them through and waits until
+#         the cluster is healthy (a switchover goes to NODE after it).
 # heal    removes every partition, SIGCONTs a stopped Patroni and waits until
 #         the cluster is healthy again (wait-healthy).
 #
@@ -124,7 +129,8 @@ conninfo() {
 }
 
 # healthy: a running leader that streams to both replicas (one of them
-# synchronous unless --async), every member on the leader's timeline
+# synchronous unless --async, and named so by Patroni), every member on the
+# leader's timeline
 healthy() {
     local out l want
     out=$(members)
@@ -133,7 +139,12 @@ healthy() {
     awk '{ if ($2 == "Leader") tl = $4; else t[NR] = $4; n++ }
         END { for (i in t) if (t[i] != tl) exit 1; exit n != 3 }' <<<"$out" || return 1
     want="2 1"
-    [[ $(cat "$DIR/mode" 2>/dev/null) == async ]] && want="2 0"
+    if [[ $(cat "$DIR/mode" 2>/dev/null) == async ]]; then
+        want="2 0"
+    else
+        # Patroni names it in the DCS a moment after PostgreSQL reports it
+        grep -q '^[^ ]* Sync_Standby ' <<<"$out" || return 1
+    fi
     [[ $(leader_sql "$l" "SELECT count(*), count(*) FILTER (WHERE sync_state = 'sync')
         FROM pg_catalog.pg_stat_replication WHERE state = 'streaming'" 2>/dev/null) == "$want" ]]
 }
@@ -539,6 +550,31 @@ cmd_fault() {
     esac
 }
 
+cmd_sync_to() {
+    local node=${1:-} l s t0
+    [[ -n $node && -n ${IP[$node]:-} ]] || ls_die "sync-to: which node? (n1, n2, n3)"
+    wait_healthy 120 || return 1
+    l=$(leader) s=$(sync_standby)
+    [[ $l != "$node" ]] || ls_die "sync-to: $node is the leader"
+    if [[ $s != "$node" ]]; then
+        block "$l" "$s"
+        t0=$SECONDS
+        while [[ $(sync_standby) != "$node" ]]; do
+            if ((SECONDS - t0 > 90)); then
+                unblock_all
+                echo "sync-to: Patroni did not name $node in 90 s (leader $l, sync standby $(sync_standby))" >&2
+                return 1
+            fi
+            sleep 0.5
+        done
+        unblock_all
+    fi
+    wait_healthy 120 || return 1
+    s=$(sync_standby)
+    [[ $s == "$node" ]] || { echo "sync-to: the synchronous standby is $s again" >&2; return 1; }
+    echo "sync-to: leader $(leader), synchronous standby $s"
+}
+
 cmd_heal() {
     local n
     unblock_all
@@ -564,6 +600,7 @@ main() {
         sync-standby) sync_standby ;;
         fault) ls_require_root; cmd_fault "$@" ;;
         heal) ls_require_root; cmd_heal "$@" ;;
+        sync-to) ls_require_root; cmd_sync_to "$@" ;;
         wait-healthy) wait_healthy "$@" ;;
         -h | --help | help) usage ;;
         *) usage >&2; exit 2 ;;

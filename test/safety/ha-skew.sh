@@ -29,21 +29,29 @@ sql() {
     return 1
 }
 
-# arrange WHICH: switch over (always to the synchronous standby, the only
-# candidate Patroni takes) until "to-n2": the leader has the machine's clock
-# and n2 is its synchronous standby, or "from-n2": n2 is the leader
+# arrange WHICH: "to-n2": the leader has the machine's clock and n2 is its
+# synchronous standby (the only candidate of a switchover); "from-n2": n2 is
+# the leader.  Made, not waited for: a switchover moves the leadership away
+# from n2, `ha.sh sync-to n2` names n2 the synchronous standby.  Each step
+# and the state it left go to standard error.
 arrange() {
-    local l s
-    for _ in $(seq 1 8); do
-        l=$("$ha" leader) s=$("$ha" sync-standby)
-        case $1 in
-            to-n2) [[ -n $l && $l != n2 && $s == n2 ]] && return 0 ;;
-            from-n2) [[ $l == n2 && -n $s ]] && return 0 ;;
-        esac
-        "$ha" fault switchover >/dev/null 2>&1
-        "$ha" wait-healthy 120 >/dev/null 2>&1
-    done
-    return 1
+    local l
+    l=$("$ha" leader)
+    if [[ $1 == to-n2 && $l == n2 ]]; then
+        "$ha" fault switchover >&2 && "$ha" wait-healthy 120 >&2 || return 1
+    fi
+    if [[ $1 == to-n2 || $l != n2 ]]; then
+        "$ha" sync-to n2 >&2 || return 1
+    fi
+    if [[ $1 == from-n2 && $l != n2 ]]; then
+        "$ha" fault switchover >&2 && "$ha" wait-healthy 120 >&2 || return 1
+    fi
+    l=$("$ha" leader)
+    echo "arranged $1: leader $l, synchronous standby $("$ha" sync-standby)" >&2
+    case $1 in
+        to-n2) [[ -n $l && $l != n2 && $("$ha" sync-standby) == n2 ]] ;;
+        from-n2) [[ $l == n2 ]] ;;
+    esac
 }
 
 # measure WHICH NAME: arrange WHICH, grant NAME (ttl 30 s) on the leader,
