@@ -35,6 +35,7 @@ var libpqOnly = []string{"keepalives", "keepalives_idle", "keepalives_interval",
 type hostDialer struct {
 	timeout   time.Duration
 	keepAlive time.Duration
+	sockopts  socketOptions // tcp_user_timeout, keepalives_count (Linux)
 
 	mu     sync.Mutex
 	silent map[string]time.Time // address -> passed over until then
@@ -47,7 +48,7 @@ func (d *hostDialer) dial(ctx context.Context, network, addr string) (net.Conn, 
 	if time.Now().Before(until) {
 		return nil, fmt.Errorf("lockservice: %s did not answer within %v", addr, d.timeout)
 	}
-	nd := net.Dialer{Timeout: d.timeout, KeepAlive: d.keepAlive}
+	nd := net.Dialer{Timeout: d.timeout, KeepAlive: d.keepAlive, Control: d.sockopts.control}
 	conn, err := nd.DialContext(ctx, network, addr)
 	if err != nil {
 		d.noteTimeout(addr, err)
@@ -118,6 +119,12 @@ func adaptConfig(cfg *pgxpool.Config) {
 	}
 	if params["keepalives"] == "0" {
 		d.keepAlive = -1
+	}
+	if ms, err := strconv.Atoi(params["tcp_user_timeout"]); err == nil && ms > 0 {
+		d.sockopts.userTimeoutMs = ms
+	}
+	if n, err := strconv.Atoi(params["keepalives_count"]); err == nil && n > 0 && d.keepAlive > 0 {
+		d.sockopts.keepCount = n
 	}
 	for _, k := range libpqOnly {
 		delete(params, k)
