@@ -123,7 +123,7 @@ function createPool(conninfo, poolOptions = {}) {
     }
   }
 
-  return new pg.Pool({
+  const pool = new pg.Pool({
     ...config,
     host: hosts[0].host,
     port: hosts[0].port,
@@ -131,6 +131,8 @@ function createPool(conninfo, poolOptions = {}) {
     ...poolOptions,
     Client: MultiHostClient,
   });
+  pool.lsHostTimeoutMs = hostTimeoutMs; // how long a pooled connection's ping may take (index.js)
+  return pool;
 }
 
 module.exports = { createPool, parseConninfo };

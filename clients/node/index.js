@@ -77,20 +77,43 @@ function guardPool(pool) {
 function noteWarning(msg) {
   if (msg && msg.severity === 'WARNING') this.lsWarnings.push(msg.message);
 }
+//
+// A connection that sat idle in the pool may lead to a server that vanished
+// meanwhile (a partition drops packets without a word). libpq's
+// tcp_user_timeout would end a statement sent there after a few seconds;
+// Node cannot set it, and the statement would wait for TCP's
+// retransmissions (minutes). So a connection idle for IDLE_CHECK_MS or
+// more first answers a ping within the pool's host timeout (connect_timeout
+// for a pool of createPool, PING_TIMEOUT_MS for others), or is destroyed
+// and another one taken.
+const IDLE_CHECK_MS = 1000;
+const PING_TIMEOUT_MS = 5000;
+function answers(conn, ms) {
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  const ping = conn.query('SELECT 1').then(() => true, () => false);
+  return Promise.race([ping, late]).finally(() => clearTimeout(timer));
+}
 async function checkout(pool) {
-  const conn = await pool.connect();
-  conn.lsWarnings = [];
-  if (typeof conn.on === 'function') {
-    conn.on('error', ignore);
-    conn.on('notice', noteWarning);
+  for (;;) {
+    const conn = await pool.connect();
+    conn.lsWarnings = [];
+    if (typeof conn.on === 'function') {
+      conn.on('error', ignore);
+      conn.on('notice', noteWarning);
+    }
+    // (a connection the pool used for others, or just made: pinged too)
+    const idle = conn.lsIdleSince === undefined ? Infinity : performance.now() - conn.lsIdleSince;
+    if (idle < IDLE_CHECK_MS || await answers(conn, pool.lsHostTimeoutMs ?? PING_TIMEOUT_MS)) return conn;
+    checkin(conn, true);
   }
-  return conn;
 }
 function checkin(conn, broken) {
   if (typeof conn.removeListener === 'function') {
     conn.removeListener('error', ignore);
     conn.removeListener('notice', noteWarning);
   }
+  conn.lsIdleSince = performance.now();
   conn.release(broken ? true : undefined);
 }
 // CommitUnconfirmedError when a WARNING came with the call's reply.
@@ -343,8 +366,6 @@ class Client {
     });
   }
 
-  // one attempt; a wait runs in a transaction (the backend stays the same
-  // through PgBouncer) so that signal can cancel it with pg_cancel_backend
   // one attempt, ended at deadlineAt; a wait runs in a transaction (the
   // backend stays the same through PgBouncer) so that signal can cancel it
   // with pg_cancel_backend
@@ -452,7 +473,8 @@ class Client {
   async holders(name) {
     checkName(name);
     try {
-      const r = await this.pool.query('SELECT holder, token, kind, granted_at, expires_at FROM lockservice.lock_holder($1) ORDER BY granted_at, token', [name]);
+      const r = await withConnection(this.pool, 'holders', null, (conn) => conn.query(
+        'SELECT holder, token, kind, granted_at, expires_at FROM lockservice.lock_holder($1) ORDER BY granted_at, token', [name]));
       return r.rows.map((h) => ({ ...h, token: BigInt(h.token) }));
     } catch (err) { throw serverError(err); }
   }

@@ -94,6 +94,41 @@ test('a multi-host conninfo whose first host never answers: each host gets conne
   }
 });
 
+test('a pooled connection whose server went silent is pinged and replaced, not used until the deadline', async () => {
+  // a proxy whose existing connections can be frozen (data dropped both
+  // ways, as a partition does) while new ones still get through
+  const kv = Object.fromEntries(process.env.LS_DSN.trim().split(/\s+/).map((p) => p.split('=')));
+  const pairs = [];
+  const proxy = net.createServer((c) => {
+    const s = net.connect(Number(kv.port), kv.host);
+    const pair = { c, s, frozen: false };
+    pairs.push(pair);
+    c.on('data', (d) => { if (!pair.frozen) s.write(d); });
+    s.on('data', (d) => { if (!pair.frozen) c.write(d); });
+    for (const x of [c, s]) x.on('error', () => {});
+    c.on('close', () => s.destroy());
+    s.on('close', () => c.destroy());
+  });
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+  const c = new Client(`host=127.0.0.1 port=${proxy.address().port} dbname=${kv.dbname} user=${kv.user} connect_timeout=2`);
+  try {
+    const first = await c.acquire(uniq(), { ttl: 30, keepalive: false });
+    assert.equal(await first.release(), true); // its connection waits in the pool
+    await sleep(1200);
+    for (const p of pairs) p.frozen = true;
+    const t0 = Date.now();
+    const lease = await c.acquire(uniq(), { ttl: 30, keepalive: false, timeout: 15 });
+    const took = Date.now() - t0;
+    assert.ok(lease, 'granted on a new connection');
+    assert.ok(took >= 1500 && took < 6000, `the ping's 2 s, then a new connection (${took} ms), not the 15 s deadline`);
+    assert.equal(await lease.release(), true);
+  } finally {
+    await c.end();
+    for (const p of pairs) { p.c.destroy(); p.s.destroy(); }
+    proxy.close();
+  }
+});
+
 test('wait: timeout, then granted on release; await using', async () => {
   const c = makeClient(); const name = uniq();
   const lease = await c.acquire(name, { ttl: 10 });
