@@ -14,9 +14,10 @@
 #   tap        prove                 test/t/*.pl with PostgreSQL::Test::Cluster
 #   clients    run-tests.sh          clients/*/run-tests.sh and monitoring/run-tests.sh,
 #                                    each against its own server and PgBouncer
-#   ha         ha-ci.sh              test/safety/ha-ci.sh: the safety checker on a
-#                                    three-node Patroni cluster in network namespaces
-#                                    (as root; skipped where namespaces cannot be made)
+#   ha         ha-ci.sh              test/safety/ha-ci.sh: the safety checker, lockctl
+#                                    and the four client packages on a three-node
+#                                    Patroni cluster in network namespaces (as root;
+#                                    skipped where namespaces cannot be made)
 #
 # A suite whose directory holds no tests is skipped.  A failing suite does not
 # stop the others; its diffs / failure output are shown after it.  The last
@@ -558,6 +559,7 @@ run_ha() {
     ip netns del lsci-probe
     env LSCHECK_DIR="$WORK/ha-check" LOCKSERVICE_HA_DIR="$WORK/ha" LOCKSERVICE_HA_NAME=lsci \
         LOCKSERVICE_HA_NET=10.89.1 LOCKSERVICE_HA_BINDIR="$LS_PG_BIN" LOCKSERVICE_HA_NO_INSTALL=1 \
+        LS_GOCACHE="$WORK/clients/go/go/cache" \
         bash "$SRC/test/safety/ha-ci.sh" </dev/null 2>&1 | tee "$log" || rc=$?
     read -r pass fail < <(count_summary "$log" "$rc")
     record ha "$pass" "$fail"

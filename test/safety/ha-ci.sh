@@ -8,9 +8,11 @@
 # partition of the primary from etcd, SIGSTOP of the primary's Patroni,
 # SIGKILL of the primary's postmaster, patronictl failover and switchover,
 # and bursts of expiries -- then test/safety/ha-lockctl.sh (lockctl holders
-# on both sides of a partition of the primary), and again with node n2's
-# clock 2 s ahead for test/safety/ha-skew.sh (lease lengths across a
-# switchover), and tears it all down.  Prints one "ok"/"not ok"
+# on both sides of a partition of the primary), test/safety/ha-clients.sh
+# (the Python, Go, Node.js and Java packages through a partition of the
+# primary, of its replicas, kill-primary and switchover), and again with
+# node n2's clock 2 s ahead for test/safety/ha-skew.sh (lease lengths across
+# a switchover), and tears it all down.  Prints one "ok"/"not ok"
 # line per assertion and ends with "ha: N passed, N failed".
 #
 # Environment: LSCHECK_DIR (history, default /var/tmp/lscheck-ha-ci),
@@ -92,6 +94,10 @@ ok $? "a lock was granted after every fault of the cluster"
 
 # lockctl holders on both sides of a partition of the primary
 sub "$here/ha-lockctl.sh" ha-lockctl
+
+# the four client packages through a partition of the primary, of its
+# replicas, kill-primary and switchover
+sub "$here/ha-clients.sh" ha-clients
 
 # a node whose clock is 2 s ahead: lease lengths across a switchover
 "$ha" down >/dev/null 2>&1 || true
