@@ -17,19 +17,20 @@ OBJS = \
 	src/history.o \
 	src/owner.o
 
-DATA = $(wildcard sql/lockservice--*.sql)
+# (relative to srcdir, which PGXS sets: a VPATH build finds them too)
+DATA = $(patsubst $(srcdir)/%,%,$(wildcard $(srcdir)/sql/lockservice--*.sql))
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror
 
 # pg_regress: test/sql/*.sql against expected/*.out, on a temporary instance
 # with lockservice preloaded (test/preload.conf).
-REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
+REGRESS = $(sort $(patsubst $(srcdir)/test/sql/%.sql,%,$(wildcard $(srcdir)/test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/preload.conf \
 	--temp-instance=./tmp_check --load-extension=lockservice
 
 # isolation tester: test/specs/*.spec against expected/*.out
-ISOLATION = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
+ISOLATION = $(sort $(patsubst $(srcdir)/test/specs/%.spec,%,$(wildcard $(srcdir)/test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test --outputdir=. \
 	--temp-config=$(srcdir)/test/preload.conf --temp-instance=./tmp_check_iso \
 	--load-extension=lockservice
@@ -37,12 +38,21 @@ ISOLATION_OPTS = --inputdir=test --outputdir=. \
 # rebuild objects when a header they include changes
 override autodepend = yes
 
+# a VPATH build (pg_buildext's build-NN directories) puts the objects in a
+# src/ of its own
+ifdef VPATH
+$(shell mkdir -p src)
+endif
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# the C client library and lockctl (libpq)
+# the C client library and lockctl (libpq); LOCKSERVICE_CLIENT=no builds
+# the extension only (debian/rules: the postgresql-NN-lockservice packages)
+ifneq ($(LOCKSERVICE_CLIENT),no)
 -include $(srcdir)/src/client/client.mk
+endif
 
 # PGXS runs isolation specs only through "installcheck" when ISOLATION is set;
 # these targets run each suite on its own.
