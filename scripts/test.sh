@@ -18,6 +18,9 @@
 #                                    and the four client packages on a three-node
 #                                    Patroni cluster in network namespaces (as root;
 #                                    skipped where namespaces cannot be made)
+#   deb        deb.sh                scripts/deb.sh: the Debian packages built, lintian,
+#                                    installed with apt-get, installcheck, purged
+#   pg18       test.sh --pg 18       regress, isolation and pgtap on PostgreSQL 18
 #
 # A suite whose directory holds no tests is skipped.  A failing suite does not
 # stop the others; its diffs / failure output are shown after it.  The last
@@ -86,7 +89,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SUITES=(regress isolation pgtap tap clients ha pg18)
+ALL_SUITES=(regress isolation pgtap tap clients ha deb pg18)
 PGXS_DIR=/usr/lib/postgresql/${LS_PG_VERSION}/lib/pgxs
 MAX_DIFF_LINES=${LOCKSERVICE_MAX_DIFF_LINES:-2000}
 
@@ -565,6 +568,17 @@ run_ha() {
     record ha "$pass" "$fail"
 }
 
+# run_deb: scripts/deb.sh as root: the Debian packages built with
+# dpkg-buildpackage, lintian, installed with apt-get into the system's
+# PostgreSQL, installcheck against a pg_createcluster cluster, purged.
+run_deb() {
+    ls_header "deb: the Debian packages (scripts/deb.sh)"
+    local log=$WORK/logs/deb.log rc=0 pass fail
+    bash "$SRC/scripts/deb.sh" </dev/null 2>&1 | tee "$log" || rc=$?
+    read -r pass fail < <(count_summary "$log" "$rc")
+    record deb "$pass" "$fail"
+}
+
 # use_postgres PG_CONFIG: test against that PostgreSQL (--pg, --pg-config)
 # instead of a copy of Debian's $LS_PG_VERSION; pgTAP's SQL (no C part) from
 # Debian's postgresql-$LS_PG_VERSION-pgtap goes into it when it has none.
@@ -667,7 +681,7 @@ fi
 for s in "${SUITES[@]}"; do
     case $s in
         regress | isolation | pgtap | tap) ;;
-        clients | ha | pg18)
+        clients | ha | deb | pg18)
             ((OTHER_PG == 0)) || ls_die "suite '$s' runs on PostgreSQL $LS_PG_VERSION only (not with --pg or --pg-config)"
             ;;
         *) ls_die "unknown suite '$s' (choose from: ${ALL_SUITES[*]})" ;;
@@ -724,6 +738,7 @@ for suite in "${SUITES[@]}"; do
         tap) run_tap ;;
         clients) run_clients ;;
         ha) run_ha ;;
+        deb) run_deb ;;
         pg18) run_other_pg 18 ;;
     esac
 done
