@@ -62,3 +62,21 @@ regresscheck:
 
 isolationcheck:
 	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+
+# PGXN: lockservice-VERSION.zip (VERSION from META.json) of what building,
+# installing and "make installcheck" need, from the committed tree (HEAD);
+# refused when META.json (the distribution's and the extension's version,
+# its first two) and the control file disagree.
+DIST_VERSION = $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' $(srcdir)/META.json | head -n 1)
+DIST_CONTROL_VERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/lockservice.control)
+DIST_FILES = LICENSE META.json Makefile README.md lockservice.control sql src expected \
+	test/sql test/specs test/preload.conf
+
+.PHONY: dist
+dist:
+	@for v in $$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' $(srcdir)/META.json | head -n 2); do \
+		case $$v in $(DIST_CONTROL_VERSION).*) ;; \
+		*) echo "META.json says version $$v, lockservice.control $(DIST_CONTROL_VERSION)" >&2; exit 1 ;; esac; \
+	done
+	git -C $(srcdir) archive --format=zip --prefix=lockservice-$(DIST_VERSION)/ \
+		-o $(abspath lockservice-$(DIST_VERSION).zip) HEAD $(DIST_FILES)

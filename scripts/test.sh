@@ -18,8 +18,9 @@
 #                                    and the four client packages on a three-node
 #                                    Patroni cluster in network namespaces (as root;
 #                                    skipped where namespaces cannot be made)
-#   deb        deb.sh                scripts/deb.sh: the Debian packages built, lintian,
-#                                    installed with apt-get, installcheck, purged
+#   packages   packages.sh           scripts/packages.sh: the Debian packages built,
+#                                    lintian, installed with apt-get, installcheck,
+#                                    purged; the PGXN zip installed with pgxnclient
 #   pg18       test.sh --pg 18       regress, isolation and pgtap on PostgreSQL 18
 #
 # A suite whose directory holds no tests is skipped.  A failing suite does not
@@ -89,7 +90,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SUITES=(regress isolation pgtap tap clients ha deb pg18)
+ALL_SUITES=(regress isolation pgtap tap clients ha packages pg18)
 PGXS_DIR=/usr/lib/postgresql/${LS_PG_VERSION}/lib/pgxs
 MAX_DIFF_LINES=${LOCKSERVICE_MAX_DIFF_LINES:-2000}
 
@@ -568,15 +569,16 @@ run_ha() {
     record ha "$pass" "$fail"
 }
 
-# run_deb: scripts/deb.sh as root: the Debian packages built with
+# run_packages: scripts/packages.sh as root: the Debian packages built with
 # dpkg-buildpackage, lintian, installed with apt-get into the system's
-# PostgreSQL, installcheck against a pg_createcluster cluster, purged.
-run_deb() {
-    ls_header "deb: the Debian packages (scripts/deb.sh)"
-    local log=$WORK/logs/deb.log rc=0 pass fail
-    bash "$SRC/scripts/deb.sh" </dev/null 2>&1 | tee "$log" || rc=$?
+# PostgreSQL, installcheck against a pg_createcluster cluster, purged; the
+# PGXN zip installed with pgxnclient, installcheck, uninstalled.
+run_packages() {
+    ls_header "packages: Debian packages and the PGXN zip (scripts/packages.sh)"
+    local log=$WORK/logs/packages.log rc=0 pass fail
+    bash "$SRC/scripts/packages.sh" </dev/null 2>&1 | tee "$log" || rc=$?
     read -r pass fail < <(count_summary "$log" "$rc")
-    record deb "$pass" "$fail"
+    record packages "$pass" "$fail"
 }
 
 # use_postgres PG_CONFIG: test against that PostgreSQL (--pg, --pg-config)
@@ -681,7 +683,7 @@ fi
 for s in "${SUITES[@]}"; do
     case $s in
         regress | isolation | pgtap | tap) ;;
-        clients | ha | deb | pg18)
+        clients | ha | packages | pg18)
             ((OTHER_PG == 0)) || ls_die "suite '$s' runs on PostgreSQL $LS_PG_VERSION only (not with --pg or --pg-config)"
             ;;
         *) ls_die "unknown suite '$s' (choose from: ${ALL_SUITES[*]})" ;;
@@ -738,7 +740,7 @@ for suite in "${SUITES[@]}"; do
         tap) run_tap ;;
         clients) run_clients ;;
         ha) run_ha ;;
-        deb) run_deb ;;
+        packages) run_packages ;;
         pg18) run_other_pg 18 ;;
     esac
 done

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# scripts/deb.sh: lockservice's Debian packages, built the Debian way and
-# tried as a DBA would (scripts/test.sh --suite deb runs it).
+# scripts/packages.sh: lockservice's Debian packages and PGXN distribution,
+# built as their channels build them and tried as a DBA would
+# (scripts/test.sh --suite packages runs it).
 #
-#   sudo scripts/deb.sh [--out DIR]
+#   sudo scripts/packages.sh [--out DIR]
 #
 # 1. installs the build tools it lacks (debhelper, lintian,
 #    postgresql-server-dev-all, libpq-dev, pkg-config);
@@ -17,12 +18,16 @@
 #    pg_regress and isolation suites against that cluster with the
 #    installed files (installcheck), lockctl from /usr/bin against it, and
 #    a C program built with pkg-config against the installed library;
-# 5. drops the cluster and purges the packages.  lockservice files of an
-#    earlier "make install" into the system's PostgreSQL (scripts/demo.sh
-#    does that) are put aside before and back after.
+# 5. drops the cluster and purges the packages;
+# 6. PGXN: make dist (lockservice-VERSION.zip, the version of META.json and
+#    the control file), pgxn install ./lockservice-VERSION.zip (pgxnclient),
+#    pgxn check (make installcheck) as postgres, pgxn uninstall.
+# lockservice files of an earlier "make install" into the system's
+# PostgreSQL (scripts/demo.sh does that) are put aside before and back after.
 #
-# The .deb files stay in DIR (default: a temporary directory, removed).
-# Prints "ok"/"not ok" lines and ends with "deb: N passed, N failed".
+# The .deb files and the zip stay in DIR (default: a temporary directory,
+# removed).  Prints "ok"/"not ok" lines and ends with
+# "packages: N passed, N failed".
 
 set -uo pipefail
 
@@ -49,11 +54,11 @@ ok() {
     fi
 }
 finish() {
-    echo "deb: $pass passed, $fail failed"
+    echo "packages: $pass passed, $fail failed"
     exit $((fail > 0))
 }
 
-work=$(mktemp -d /tmp/lockservice-deb.XXXXXX)
+work=$(mktemp -d /tmp/lockservice-packages.XXXXXX)
 chmod 755 "$work"
 [[ -n $out ]] || out=$work/out
 mkdir -p "$out"
@@ -93,22 +98,25 @@ trap cleanup EXIT
 
 # --- 1. tools ---------------------------------------------------------------
 LS_PACKAGES=(build-essential debhelper lintian postgresql-server-dev-all "postgresql-server-dev-$LS_PG_VERSION"
-    "postgresql-$LS_PG_VERSION" libpq-dev pkg-config)
+    "postgresql-$LS_PG_VERSION" libpq-dev pkg-config pgxnclient unzip)
 ls_ensure_packages
 
 # --- 2. build ---------------------------------------------------------------
 src=$work/build/lockservice-$version
-mkdir -p "$src"
-# the tracked files and the new ones not ignored (a copy owned by another
-# account, as scripts/test.sh makes, is still read); without git the whole
-# tree, cleaned of build output
-if git -C "$LS_ROOT" -c safe.directory='*' rev-parse --git-dir >/dev/null 2>&1; then
-    git -C "$LS_ROOT" -c safe.directory='*' ls-files -z --cached --others --exclude-standard |
-        grep -zv '^clients/node/node_modules/' | (cd "$LS_ROOT" && tar --null -cf - -T -) | tar -xf - -C "$src"
-else
-    ls_copy_tree "$LS_ROOT" "$src"
-    make -s -C "$src" clean PG_CONFIG="$LS_PG_BIN/pg_config" >/dev/null 2>&1
-fi
+# copy_tree DEST: the tracked files and the new ones not ignored (a copy
+# owned by another account, as scripts/test.sh makes, is still read);
+# without git the whole tree, cleaned of build output
+copy_tree() {
+    mkdir -p "$1"
+    if git -C "$LS_ROOT" -c safe.directory='*' rev-parse --git-dir >/dev/null 2>&1; then
+        git -C "$LS_ROOT" -c safe.directory='*' ls-files -z --cached --others --exclude-standard |
+            grep -zv '^clients/node/node_modules/' | (cd "$LS_ROOT" && tar --null -cf - -T -) | tar -xf - -C "$1"
+    else
+        ls_copy_tree "$LS_ROOT" "$1"
+        make -s -C "$1" clean PG_CONFIG="$LS_PG_BIN/pg_config" >/dev/null 2>&1
+    fi
+}
+copy_tree "$src"
 t0=$SECONDS
 (cd "$src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1
 rc=$?
@@ -220,4 +228,36 @@ DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "${packages[@]}" </dev/null 
 rc=$?
 ok "$([[ $rc == 0 && ! -e /usr/bin/lockctl && -z $(ls /usr/share/postgresql/*/extension/lockservice* 2>/dev/null) ]]; echo $?)" \
     "apt-get purge removes every file"
+
+# --- 6. PGXN -----------------------------------------------------------------
+pgc=/usr/lib/postgresql/$LS_PG_VERSION/bin/pg_config
+zip=lockservice-$version.zip
+# make dist archives a commit: one of the tree as it is, in a copy
+copy_tree "$work/dist"
+(cd "$work/dist" && git init -q && git add -A && git -c user.name=ci -c user.email=ci@localhost commit -qm dist &&
+    make -s dist PG_CONFIG="$pgc") >"$work/dist.log" 2>&1 && cp "$work/dist/$zip" "$out/"
+rc=$?
+ok $rc "make dist: $zip"
+((rc == 0)) || { cat "$work/dist.log"; finish; }
+listing=$(unzip -Z1 "$out/$zip")
+ok "$(grep -qx "lockservice-$version/META.json" <<<"$listing" &&
+    grep -qx "lockservice-$version/sql/lockservice--1.2--1.3.sql" <<<"$listing" &&
+    ! grep -Eq "^lockservice-$version/(bench|clients|debian|scripts|monitoring|test/t|test/safety|\.ci)/" <<<"$listing"; echo $?)" \
+    "the zip holds the sources, SQL scripts and installcheck's tests, no CI, bench or client leftovers ($(wc -l <<<"$listing") files)"
+pgxn install --yes --make make --pg_config "$pgc" "$out/$zip" >"$work/pgxn-install.log" 2>&1 &&
+    [[ -f /usr/share/postgresql/$LS_PG_VERSION/extension/lockservice--1.2--1.3.sql ]]
+rc=$?
+ok $rc "pgxn install ./$zip"
+((rc == 0)) || tail -n 20 "$work/pgxn-install.log"
+chmod 755 "$out"
+chmod 644 "$out/$zip"
+(cd /tmp && runuser -u postgres -- pgxn check --make make --pg_config "$pgc" "$out/$zip") \
+    >"$work/pgxn-check.log" 2>&1
+rc=$?
+grep -E 'All [0-9]+ tests passed|tests? failed|^ok|^not ok' "$work/pgxn-check.log" | sed 's/^/#   /'
+ok $rc "pgxn check ./$zip: make installcheck (regress and isolation) against the installed files"
+((rc == 0)) || tail -n 30 "$work/pgxn-check.log"
+pgxn uninstall --yes --make make --pg_config "$pgc" "$out/$zip" >"$work/pgxn-uninstall.log" 2>&1
+rc=$?
+ok "$([[ $rc == 0 && ! -e /usr/lib/postgresql/$LS_PG_VERSION/lib/lockservice.so ]]; echo $?)" "pgxn uninstall removes it"
 finish
