@@ -216,19 +216,25 @@ trap 'exit 130' INT TERM
 # lib directories relative to its binary) with the extension built into it,
 # so what is measured cannot change under a run, and is the reported commit.
 # (the system's under /usr, or a copy of that layout such as the one
-# scripts/test.sh builds into: PREFIX/lib/postgresql/15, PREFIX/share/...)
+# scripts/test.sh builds into: PREFIX/lib/postgresql/15, PREFIX/share/...;
+# or a plain installation of a source build, PREFIX/bin, PREFIX/lib,
+# PREFIX/share, as scripts/build-pg.sh makes for PostgreSQL 18)
 SYS_BIN=$(pg_config --bindir); SYS_SHARE=$(pg_config --sharedir); SYS_PKGLIB=$(pg_config --pkglibdir)
 SYS_PREFIX=${SYS_BIN%/lib/postgresql/*}
-case "$SYS_BIN|$SYS_SHARE|$SYS_PKGLIB" in
-	"$SYS_PREFIX"/lib/postgresql/*\|"$SYS_PREFIX"/share/postgresql/*\|"$SYS_PREFIX"/lib/postgresql/*) ;;
-	*) die "expected a Debian PostgreSQL layout (PREFIX/lib/postgresql, PREFIX/share/postgresql; pg_config says $SYS_BIN, $SYS_SHARE)" ;;
-esac
 PGTREE="$WORK/pg"
-SYS_PGDIR=$(dirname "$SYS_BIN")	# /usr/lib/postgresql/15
-mkdir -p "$PGTREE/$(dirname "${SYS_PGDIR#"$SYS_PREFIX"/}")" "$PGTREE/$(dirname "${SYS_SHARE#"$SYS_PREFIX"/}")"
-cp -a "$SYS_PGDIR" "$PGTREE/$(dirname "${SYS_PGDIR#"$SYS_PREFIX"/}")/"
-cp -a "$SYS_SHARE" "$PGTREE/$(dirname "${SYS_SHARE#"$SYS_PREFIX"/}")/"
-ln -s /usr/include "$PGTREE/include"
+case "$SYS_BIN|$SYS_SHARE|$SYS_PKGLIB" in
+	"$SYS_PREFIX"/lib/postgresql/*\|"$SYS_PREFIX"/share/postgresql/*\|"$SYS_PREFIX"/lib/postgresql/*)
+		SYS_PGDIR=$(dirname "$SYS_BIN")	# /usr/lib/postgresql/15
+		mkdir -p "$PGTREE/$(dirname "${SYS_PGDIR#"$SYS_PREFIX"/}")" "$PGTREE/$(dirname "${SYS_SHARE#"$SYS_PREFIX"/}")"
+		cp -a "$SYS_PGDIR" "$PGTREE/$(dirname "${SYS_PGDIR#"$SYS_PREFIX"/}")/"
+		cp -a "$SYS_SHARE" "$PGTREE/$(dirname "${SYS_SHARE#"$SYS_PREFIX"/}")/"
+		ln -s /usr/include "$PGTREE/include" ;;
+	*/bin\|"${SYS_BIN%/bin}"/share/*\|"${SYS_BIN%/bin}"/lib/*)
+		SYS_PREFIX=${SYS_BIN%/bin}
+		mkdir -p "$PGTREE"
+		cp -a "$SYS_PREFIX/." "$PGTREE/" ;;
+	*) die "expected a Debian PostgreSQL layout (PREFIX/lib/postgresql, PREFIX/share/postgresql) or a source build's (PREFIX/bin, PREFIX/share, PREFIX/lib); pg_config says $SYS_BIN, $SYS_SHARE" ;;
+esac
 BIN="$PGTREE/${SYS_BIN#"$SYS_PREFIX"/}"
 PKGLIB="$PGTREE/${SYS_PKGLIB#"$SYS_PREFIX"/}"
 EXTDIR="$PGTREE/${SYS_SHARE#"$SYS_PREFIX"/}/extension"
@@ -474,7 +480,14 @@ goal() {
 
 # one psql call before and one after a run (a connection costs ~0.1-0.3 s on a busy machine):
 # WAL counters, and lockservice's counters (reset before)
-SNAP="SELECT w.wal_bytes, w.wal_sync, w.wal_fpi, w.wal_records, s.acquires, s.acquire_timeouts, s.renewals,
+# WAL syncs: pg_stat_wal.wal_sync up to PostgreSQL 17; 18 counts them in
+# pg_stat_io (object wal)
+if [ "$("$BIN/pg_config" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')" -ge 18 ]; then
+	WAL_SYNC="(SELECT coalesce(sum(fsyncs), 0)::bigint FROM pg_stat_io WHERE object = 'wal')"
+else
+	WAL_SYNC="wal_sync"
+fi
+SNAP="SELECT w.wal_bytes, $WAL_SYNC, w.wal_fpi, w.wal_records, s.acquires, s.acquire_timeouts, s.renewals,
              s.renewals_failed, s.releases,
              coalesce((SELECT r.pid FROM lockservice.reaper_status() r JOIN pg_database d ON d.oid = r.datid
                         WHERE d.datname = current_database()), 0)
@@ -819,11 +832,11 @@ figure4() {
 	setup_db scale
 	wait_reaper scale
 	local t0 t1 load_s lw0 lw1
-	lw0=($(sql scale "SELECT wal_sync, wal_bytes FROM pg_stat_wal" | tr '|' ' '))
+	lw0=($(sql scale "SELECT $WAL_SYNC, wal_bytes FROM pg_stat_wal" | tr '|' ' '))
 	t0=$(date +%s.%N)
 	sqlenv "$NOEVENTS" scale "SELECT count(lockservice.lock_acquire('bg-' || g, 'h', '1 hour')) FROM generate_series(1, $SCALE_LEASES) g" >/dev/null
 	t1=$(date +%s.%N)
-	lw1=($(sql scale "SELECT wal_sync, wal_bytes FROM pg_stat_wal" | tr '|' ' '))
+	lw1=($(sql scale "SELECT $WAL_SYNC, wal_bytes FROM pg_stat_wal" | tr '|' ' '))
 	load_s=$(calc "$t1 - $t0")
 	record 4 load 1 seconds "$load_s"
 	record 4 load 1 wal_flushes "$(( lw1[0] - lw0[0] ))"

@@ -3241,6 +3241,17 @@ main(int argc, char **argv)
 		opt.seed = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 16);
 	nrng.s = opt.seed;
 	mkdir(opt.out, 0755);
+	{
+		/*
+		 * absolute from here on: the server reads OUT/lscheck.conf through an
+		 * include in its own postgresql.conf, relative to the data directory
+		 */
+		char	   *abs = realpath(opt.out, NULL);
+
+		if (abs == NULL)
+			die("cannot use --out %s: %s", opt.out, strerror(errno));
+		opt.out = abs;
+	}
 
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);

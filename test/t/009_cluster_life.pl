@@ -16,6 +16,7 @@ use strict;
 use warnings;
 
 use Cwd;
+use File::Spec;
 use FindBin;
 use lib $FindBin::RealBin;
 use LSTest;
@@ -66,12 +67,14 @@ my $up = PostgreSQL::Test::Cluster->new('life_upgraded');
 $up->init(allows_streaming => 1);
 $up->append_conf('postgresql.conf', "shared_preload_libraries = 'lockservice'");
 $second->stop;
+# absolute before the chdir (PostgreSQL 18's test modules give relative paths)
+my ($old_data, $new_data) = map { File::Spec->rel2abs($_) } ($second->data_dir, $up->data_dir);
 my $cwd = getcwd();
 chdir(PostgreSQL::Test::Utils::tempdir()) or die "chdir: $!";
 command_ok(
 	[
 		'pg_upgrade', '--no-sync',
-		'-d', $second->data_dir, '-D', $up->data_dir,
+		'-d', $old_data, '-D', $new_data,
 		'-b', $bindir, '-B', $bindir,
 		'-s', $up->host, '-p', $second->port, '-P', $up->port
 	],
