@@ -113,7 +113,9 @@ usage: sudo $0 [--suite SUITE]... [--client NAME]... [--keep]
   --keep         keep the work directory under /tmp even when all passed
 
 The pg18 suite runs "$0 --pg 18 --suite regress --suite isolation
---suite pgtap" and counts its summary line.
+--suite pgtap --suite tap --tap test/t/013_upgrade_major.pl" (with
+LS_OLD_INSTALL: this run's PostgreSQL $LS_PG_VERSION) and counts its summary
+line.
 EOF
 }
 
@@ -418,6 +420,7 @@ run_tap() {
         PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         TESTDIR="$SRC" \
         TMPDIR="$WORK/tmp" \
+        LS_OLD_INSTALL="${LS_OLD_INSTALL:-}" \
         with_ssl="$TAP_WITH_SSL" with_icu="$TAP_WITH_ICU" \
         prove --failures --timer -I test/t "${files[@]}" </dev/null) 2>&1 |
         tee "$log" || rc=$?
@@ -606,13 +609,16 @@ use_postgres() {
 }
 
 # run_other_pg MAJOR: the pg18 suite -- regress, isolation and pgTAP against
-# PostgreSQL MAJOR, by this script with --pg; counted by its summary line.
+# PostgreSQL MAJOR, and test/t/013_upgrade_major.pl (pg_upgrade and pg_dump
+# from this run's PostgreSQL $LS_PG_VERSION with lockservice into MAJOR), by
+# this script with --pg; counted by its summary line.
 run_other_pg() {
     local major=$1 log rc=0 pass fail
-    ls_header "pg$major: regress, isolation, pgtap against PostgreSQL $major ($0 --pg $major)"
+    ls_header "pg$major: regress, isolation, pgtap, the major upgrade against PostgreSQL $major ($0 --pg $major)"
     log=$WORK/logs/pg$major.log
-    bash "$LS_ROOT/scripts/test.sh" --pg "$major" --suite regress --suite isolation --suite pgtap \
-        </dev/null 2>&1 | tee "$log" || rc=$?
+    LS_OLD_INSTALL=$(dirname -- "$LS_PG_BIN") \
+        bash "$LS_ROOT/scripts/test.sh" --pg "$major" --suite regress --suite isolation --suite pgtap \
+        --suite tap --tap test/t/013_upgrade_major.pl </dev/null 2>&1 | tee "$log" || rc=$?
     read -r pass fail < <(count_summary "$log" "$rc")
     record "pg$major" "$pass" "$fail"
 }
