@@ -93,3 +93,19 @@ _PG_init(void)
 	/* last: settings defined after this would be dropped from the config */
 	MarkGUCPrefixReserved("lockservice");
 }
+
+/*
+ * The error of a call that waited while DROP EXTENSION lockservice
+ * committed: a waiter that woke to find the extension gone (relname NULL),
+ * or a call whose lock on table relname waited for the drop.
+ */
+void
+ErrorExtensionDropped(const char *relname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("extension lockservice was dropped while this session waited for a lock"),
+			 relname ? errdetail("Table \"%s.%s\" was dropped while this call waited for it.",
+								 LOCKSERVICE_SCHEMA, relname) : 0,
+			 errhint("Nothing was done.  Create the extension again to use locks in this database.")));
+}

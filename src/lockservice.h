@@ -90,6 +90,7 @@ extern int64 LeaseReapEnded(int max_rows, BlockNumber *block, bool *more,
 							 TimestampTz *next_due, int64 *released);
 
 /* input checks (src/input.c) */
+extern void ErrorExtensionDropped(const char *relname);
 extern int64 IntervalToMicroseconds(const Interval *span);
 extern text *InputName(FunctionCallInfo fcinfo, int argno, const char *what);
 extern text *InputHolder(FunctionCallInfo fcinfo, int argno);

@@ -66,7 +66,7 @@ StoreRelationOid(const char *relname)
 /*
  * Open one of lockservice's tables, locked in mode.  A DROP EXTENSION that
  * commits between the lookup and the lock (the lock waits for it) leaves
- * no table to open: that is said as for a waiter of a dropped extension.
+ * no table to open.
  */
 static Relation
 StoreOpenTable(const char *relname, LOCKMODE mode)
@@ -74,12 +74,7 @@ StoreOpenTable(const char *relname, LOCKMODE mode)
 	Relation	rel = try_table_open(StoreRelationOid(relname), mode);
 
 	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension lockservice was dropped while this session waited for a lock"),
-				 errdetail("Table \"%s.%s\" was dropped while this call waited for it; nothing was done.",
-						   LOCKSERVICE_SCHEMA, relname),
-				 errhint("Create the extension again to use locks in this database.")));
+		ErrorExtensionDropped(relname);
 	return rel;
 }
 

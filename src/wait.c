@@ -556,10 +556,7 @@ WaitCheckExtension(void)
 {
 	AcceptInvalidationMessages();
 	if (!OidIsValid(get_extension_oid("lockservice", true)))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension lockservice was dropped while this session waited for a lock"),
-				 errhint("Nothing was granted.  Create the extension again to use locks in this database.")));
+		ErrorExtensionDropped(NULL);
 }
 
 /*
