@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import socket
 import threading
@@ -200,8 +201,13 @@ def host_attempts(conninfo: str, **kwargs: Any) -> "List[dict[str, Any]]":
     return attempts
 
 
+@functools.lru_cache(maxsize=64)
 def connect_budget(conninfo: str, connect_timeout: float) -> float:
-    """The longest a connection may take: connect_timeout for each host tried."""
+    """The longest a connection may take: connect_timeout for each host tried.
+
+    Parsed once per conninfo and timeout (every acquire asks), so PGHOST and
+    PGPORT count as they were at the first acquire of that conninfo.
+    """
     try:
         return connect_timeout * len(host_attempts(conninfo))
     except psycopg.Error:  # a bad conninfo fails when connecting, with its own message
