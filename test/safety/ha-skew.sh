@@ -20,14 +20,7 @@ PSQL=(psql -X -A -t -q -v ON_ERROR_STOP=1)
 # shellcheck source-path=SCRIPTDIR source=ha-tap.sh
 . "$here/ha-tap.sh"
 
-sql() {
-    local out
-    for _ in $(seq 1 120); do
-        out=$("${PSQL[@]}" -d "$ci" -c "$1" 2>/dev/null) && { echo "$out"; return 0; }
-        sleep 0.5
-    done
-    return 1
-}
+sql() { sql_retry "$ci" "$1"; }
 
 # arrange WHICH: "to-n2": the leader has the machine's clock and n2 is its
 # synchronous standby (the only candidate of a switchover); "from-n2": n2 is

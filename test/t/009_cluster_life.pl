@@ -41,16 +41,7 @@ sub grant
 # ---------------------------------------------------------------- timeline 2
 my $first = ls_node('life_first', preload => 1, init => { allows_streaming => 1 });
 grant($first, "before-failover-$_", 'w') for 1 .. 5;
-$first->backup('bk_first');
-my $second = PostgreSQL::Test::Cluster->new('life_second');
-$second->init_from_backup($first, 'bk_first', has_streaming => 1);
-$second->append_conf('postgresql.conf', "shared_preload_libraries = 'lockservice'");
-$second->start;
-$first->wait_for_catchup($second, 'replay', $first->lsn('insert'));
-$first->stop('immediate');
-$second->promote;
-$second->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
-  or die 'the standby was not promoted';
+my $second = ls_failover($first, 'life_second', "shared_preload_libraries = 'lockservice'");
 
 my $live = grant($second, 'live', 'keeper');
 my $fenced = grant($second, 'fenced', 'writer');

@@ -47,16 +47,7 @@ $first->start;
 my $old_version = $first->safe_psql('postgres', 'SHOW server_version_num');
 $first->safe_psql('postgres', 'CREATE EXTENSION lockservice');
 $first->safe_psql('postgres', "SELECT lockservice.lock_acquire('before-failover', 'w', '1 hour')");
-$first->backup('bk_major');
-my $old = PostgreSQL::Test::Cluster->new('major_old', install_path => $old_install);
-$old->init_from_backup($first, 'bk_major', has_streaming => 1);
-$old->append_conf('postgresql.conf', $conf);
-$old->start;
-$first->wait_for_catchup($old, 'replay', $first->lsn('insert'));
-$first->stop('immediate');
-$old->promote;
-$old->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
-  or die 'the standby was not promoted';
+my $old = ls_failover($first, 'major_old', $conf, install_path => $old_install);
 my $o = sub { $old->safe_psql('postgres', shift) };
 $o->('CHECKPOINT');    # (the end of recovery's checkpoint may still be under way)
 is($o->('SELECT timeline_id FROM pg_control_checkpoint()'), '2',

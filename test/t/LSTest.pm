@@ -19,7 +19,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
 our @EXPORT =
-  qw(ls_node ls_sql ls_sqlstate ls_hint max_of min_of ls_kill9 ls_start_after_crash);
+  qw(ls_node ls_sql ls_sqlstate ls_hint max_of min_of ls_kill9 ls_start_after_crash ls_failover);
 
 # ls_node(NAME, preload => 0|1, conf => "extra postgresql.conf lines",
 #         init => { init params }, start => 1, create => 1)
@@ -105,6 +105,27 @@ sub ls_start_after_crash
 		usleep(200_000);       # poll: old children still exiting
 	}
 	return 0;
+}
+
+# ls_failover(PRIMARY, NAME, CONF, NEW PARAMS...): a failover.  A streaming
+# standby NAME of PRIMARY (from a backup; CONF appended to its
+# postgresql.conf; NEW PARAMS for PostgreSQL::Test::Cluster->new, such as
+# install_path), caught up; PRIMARY stops (immediate) and NAME is promoted:
+# returns it, on the next timeline.
+sub ls_failover
+{
+	my ($primary, $name, $conf, %p) = @_;
+	$primary->backup("bk_$name");
+	my $node = PostgreSQL::Test::Cluster->new($name, %p);
+	$node->init_from_backup($primary, "bk_$name", has_streaming => 1);
+	$node->append_conf('postgresql.conf', $conf);
+	$node->start;
+	$primary->wait_for_catchup($node, 'replay', $primary->lsn('insert'));
+	$primary->stop('immediate');
+	$node->promote;
+	$node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+	  or die "the standby $name was not promoted";
+	return $node;
 }
 
 # Tokens are bigints: Perl on 64-bit builds compares them exactly as IVs.
