@@ -21,7 +21,7 @@
 #   packages   packages.sh           scripts/packages.sh: the Debian packages built,
 #                                    lintian, installed with apt-get, installcheck,
 #                                    purged; the PGXN zip installed with pgxnclient
-#   pg18       test.sh --pg 18       regress, isolation and pgtap on PostgreSQL 18
+#   pg18       test.sh --pg 18       regress, isolation, pgtap and tap on PostgreSQL 18
 #
 # A suite whose directory holds no tests is skipped.  A failing suite does not
 # stop the others; its diffs / failure output are shown after it.  The last
@@ -112,10 +112,9 @@ usage: sudo $0 [--suite SUITE]... [--client NAME]... [--keep]
                  build of your own: lockservice is installed into it)
   --keep         keep the work directory under /tmp even when all passed
 
-The pg18 suite runs "$0 --pg 18 --suite regress --suite isolation
---suite pgtap --suite tap --tap test/t/013_upgrade_major.pl" (with
-LS_OLD_INSTALL: this run's PostgreSQL $LS_PG_VERSION) and counts its summary
-line.
+The pg18 suite runs "$0 --pg 18" (regress, isolation, pgtap, tap; with
+LS_OLD_INSTALL, this run's PostgreSQL $LS_PG_VERSION, for
+test/t/013_upgrade_major.pl) and counts its summary line.
 EOF
 }
 
@@ -608,17 +607,16 @@ use_postgres() {
     fi
 }
 
-# run_other_pg MAJOR: the pg18 suite -- regress, isolation and pgTAP against
-# PostgreSQL MAJOR, and test/t/013_upgrade_major.pl (pg_upgrade and pg_dump
-# from this run's PostgreSQL $LS_PG_VERSION with lockservice into MAJOR), by
-# this script with --pg; counted by its summary line.
+# run_other_pg MAJOR: the pg18 suite -- regress, isolation, pgTAP and TAP
+# against PostgreSQL MAJOR, test/t/013_upgrade_major.pl among them with this
+# run's PostgreSQL $LS_PG_VERSION as the old installation (pg_upgrade and
+# pg_dump into MAJOR), by this script with --pg; counted by its summary line.
 run_other_pg() {
     local major=$1 log rc=0 pass fail
-    ls_header "pg$major: regress, isolation, pgtap, the major upgrade against PostgreSQL $major ($0 --pg $major)"
+    ls_header "pg$major: regress, isolation, pgtap, tap against PostgreSQL $major ($0 --pg $major)"
     log=$WORK/logs/pg$major.log
     LS_OLD_INSTALL=$(dirname -- "$LS_PG_BIN") \
-        bash "$LS_ROOT/scripts/test.sh" --pg "$major" --suite regress --suite isolation --suite pgtap \
-        --suite tap --tap test/t/013_upgrade_major.pl </dev/null 2>&1 | tee "$log" || rc=$?
+        bash "$LS_ROOT/scripts/test.sh" --pg "$major" </dev/null 2>&1 | tee "$log" || rc=$?
     read -r pass fail < <(count_summary "$log" "$rc")
     record "pg$major" "$pass" "$fail"
 }
