@@ -11,8 +11,10 @@
 #    them): a holder in c0 (ttl 6 s) must count its lease lost before the
 #    other side is granted it; a waiter in c1 (a client that had used a
 #    connection before the cut) must be granted that name within 5 s of the
-#    first writable new primary; a holder in c1 (ttl 40 s) must renew on the
-#    new primary and keep its token; after the heal it releases.
+#    new primary's first commit (a grant there: Patroni must have named a
+#    synchronous standby for it first); a holder in c1 (ttl 40 s) must
+#    renew on the new primary and keep its token; after the heal it
+#    releases.
 # B. `fault partition-replicas` (no commit completes): an acquire from c0
 #    with a 2 s timeout must end in at most 3 s as outcome unknown or not
 #    granted, never with a lease; after the heal a retry as the same holder
@@ -184,15 +186,24 @@ wait_renewed() {
 # after T SECONDS: T + SECONDS
 after() { awk -v t="$1" -v s="$2" 'BEGIN { printf "%.3f", t + s }'; }
 
-# writable_at: "EPOCH ADDRESS" when a node other than the first of hosts
-# (the old leader) first accepts writes
-writable_at() {
-    local ip
+# failover_at: "WRITABLE COMMITS ADDRESS": when a node other than the first
+# of hosts (the old leader) first took read-write sessions, and when a grant
+# first committed there -- later, while Patroni has not yet named a
+# synchronous standby for it (synchronous_mode_strict holds every commit)
+failover_at() {
+    local ip t_w
     for _ in $(seq 1 900); do
         for ip in "${hosts[@]:1}"; do
             if [[ $("${PSQL[@]}" -d "host=$ip port=5432 user=postgres dbname=postgres connect_timeout=1" \
                 -c "SELECT NOT pg_catalog.pg_is_in_recovery()" 2>/dev/null) == t ]]; then
-                echo "$EPOCHREALTIME $ip"
+                t_w=$EPOCHREALTIME
+                for _ in $(seq 1 300); do
+                    "${PSQL[@]}" -d "host=$ip port=5432 user=postgres dbname=postgres connect_timeout=1" \
+                        -c "SELECT lockservice.lock_acquire('ha-clients-commit', 'root', '1s')" \
+                        >/dev/null 2>&1 && break
+                    sleep 0.1
+                done
+                echo "$t_w $EPOCHREALTIME $ip"
                 return 0
             fi
         done
@@ -239,8 +250,8 @@ sleep 2.5 # a renewal or two before the cut
 t_fault=$EPOCHREALTIME
 "$ha" fault partition
 touch "$work/A.go"
-read -r t_rw rw_ip < <(writable_at)
-echo "# writable new primary $rw_ip at $(since "$t_rw") s"
+read -r t_rw t_commit rw_ip < <(failover_at)
+echo "# new primary $rw_ip: read-write sessions at $(since "$t_rw") s, the first commit at $(since "$t_commit") s"
 # from here on this script's own queries go there first (the probes keep
 # the order they were started with)
 put_first "$rw_ip"
@@ -268,9 +279,9 @@ for p in "${pkgs[@]}"; do
         awk -v a="$t_lost" -v b="$t_grant" 'BEGIN { exit !(a < b) }' &&
         ! held_after "$f-old" "$t_grant"; echo $?)" \
         "$p: the holder next to the old primary counts its lease lost ($(since "$t_lost") s) before the other side is granted it ($(since "$t_grant") s)"
-    ok "$([[ $ev == granted ]] && awk -v g="$t_grant" -v w="$t_rw" -v t="$tok" -v o="$old_tok" \
-        'BEGIN { exit !(g <= w + 5 && t + 0 > o + 0) }'; echo $?)" \
-        "$p: a waiter on the healthy side is granted it within 5 s of the writable new primary ($ev $(since "$t_grant") s, primary $(since "$t_rw") s), with a higher token"
+    ok "$([[ $ev == granted ]] && awk -v g="$t_grant" -v c="$t_commit" -v t="$tok" -v o="$old_tok" \
+        'BEGIN { exit !(g <= c + 5 && t + 0 > o + 0) }'; echo $?)" \
+        "$p: a waiter on the healthy side is granted it within 5 s of the new primary's first commit ($ev $(since "$t_grant") s, first commit $(since "$t_commit") s), with a higher token"
     exp=$(cat "$f-new.exp")
     ok "$([[ -z $(first "$f-new" lost) && $(tokens "$f-new") == "$(first "$f-new" granted 3)" ]] &&
         awk -v e="${exp:-0}" -v t="$a_renewed" 'BEGIN { exit !(e > t) }'; echo $?)" \
