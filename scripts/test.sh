@@ -119,6 +119,7 @@ EOF
 }
 
 TOTAL_PASS=0
+LAST_RECORD=0
 TOTAL_FAIL=0
 RESULTS=()
 WORK=''
@@ -188,11 +189,15 @@ finish() {
     exit "$status"
 }
 
-# record SUITE PASS FAIL [NOTE]
+# record SUITE PASS FAIL [NOTE]: also how long since the previous record
+# (the suite's time; each client package's in the clients suite)
 record() {
+    local took=$((SECONDS - LAST_RECORD))
+    LAST_RECORD=$SECONDS
     TOTAL_PASS=$((TOTAL_PASS + $2))
     TOTAL_FAIL=$((TOTAL_FAIL + $3))
-    RESULTS+=("$(printf '%-10s %4d passed, %4d failed%s' "$1" "$2" "$3" "${4:+  ($4)}")")
+    RESULTS+=("$(printf '%-10s %4d passed, %4d failed  %3dm%02ds%s' "$1" "$2" "$3" \
+        $((took / 60)) $((took % 60)) "${4:+  ($4)}")")
     if (($3 > 0)); then
         ls_bad "$1: $2 passed, $3 failed"
     else
@@ -736,6 +741,7 @@ fi
 chown -R "$LS_PG_USER": "$WORK"
 chmod 755 "$WORK"
 
+LAST_RECORD=$SECONDS
 for suite in "${SUITES[@]}"; do
     case $suite in
         regress) run_regress ;;
