@@ -69,6 +69,7 @@ function guardPool(pool) {
   if (typeof pool.on !== 'function' || guardedPools.has(pool)) return;
   guardedPools.add(pool);
   pool.on('error', ignore);
+  pool.on('connect', (conn) => { conn.lsIdleSince = performance.now(); }); // a new one: alive now (checkout)
 }
 
 // pool.connect() with the same guard on the connection while it is checked
@@ -77,17 +78,19 @@ function guardPool(pool) {
 function noteWarning(msg) {
   if (msg && msg.severity === 'WARNING') this.lsWarnings.push(msg.message);
 }
-//
+
 // A connection that sat idle in the pool may lead to a server that vanished
 // meanwhile (a partition drops packets without a word). libpq's
 // tcp_user_timeout would end a statement sent there after a few seconds;
 // Node cannot set it, and the statement would wait for TCP's
 // retransmissions (minutes). So a connection idle for IDLE_CHECK_MS or
-// more first answers a ping within the pool's host timeout (connect_timeout
-// for a pool of createPool, PING_TIMEOUT_MS for others), or is destroyed
-// and another one taken.
+// more (or of unknown age) first answers a ping within the pool's host
+// timeout (connect_timeout for a pool of createPool, PING_TIMEOUT_MS for
+// others), or is destroyed and another one taken; after PING_TRIES failed
+// pings the next one is used as it is.
 const IDLE_CHECK_MS = 1000;
 const PING_TIMEOUT_MS = 5000;
+const PING_TRIES = 3;
 function answers(conn, ms) {
   let timer;
   const late = new Promise((resolve) => { timer = setTimeout(() => resolve(false), ms); });
@@ -95,16 +98,16 @@ function answers(conn, ms) {
   return Promise.race([ping, late]).finally(() => clearTimeout(timer));
 }
 async function checkout(pool) {
-  for (;;) {
+  for (let tries = 0; ; tries++) {
     const conn = await pool.connect();
     conn.lsWarnings = [];
     if (typeof conn.on === 'function') {
       conn.on('error', ignore);
       conn.on('notice', noteWarning);
     }
-    // (a connection the pool used for others, or just made: pinged too)
-    const idle = conn.lsIdleSince === undefined ? Infinity : performance.now() - conn.lsIdleSince;
-    if (idle < IDLE_CHECK_MS || await answers(conn, pool.lsHostTimeoutMs ?? PING_TIMEOUT_MS)) return conn;
+    const idle = performance.now() - (conn.lsIdleSince ?? -Infinity);
+    if (idle < IDLE_CHECK_MS || tries >= PING_TRIES
+        || await answers(conn, pool.lsHostTimeoutMs ?? PING_TIMEOUT_MS)) return conn;
     checkin(conn, true);
   }
 }
