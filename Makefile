@@ -11,6 +11,7 @@ OBJS = \
 	src/lease.o \
 	src/durability.o \
 	src/fence.o \
+	src/schedule.o \
 	src/reaper.o \
 	src/stats.o \
 	src/events.o \

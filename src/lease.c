@@ -54,8 +54,9 @@
 #include "events.h"
 #include "durability.h"
 #include "history.h"
+#include "lease.h"
 #include "lockservice.h"
-#include "reaper.h"
+#include "schedule.h"
 #include "stats.h"
 #include "store.h"
 #include "token.h"
@@ -365,14 +366,14 @@ SetLease(Datum *values, bool *nulls, char kind, text *holder, int64 token,
 	nulls[Anum_leases_granted_at - 1] = false;
 	nulls[Anum_leases_expires_at - 1] = false;
 	nulls[Anum_leases_released_at - 1] = true;
-	ReaperNoteDue(expires_at);
+	ScheduleNoteDue(expires_at);
 }
 
 /* Note a row marked released now: the reaper may delete it later. */
 static void
 NoteReleasedRow(void)
 {
-	ReaperNoteDue(TimestampPlus(GetCurrentTimestamp(), REAP_RELEASED_AFTER_USECS));
+	ScheduleNoteDue(TimestampPlus(GetCurrentTimestamp(), REAP_RELEASED_AFTER_USECS));
 }
 
 /*
@@ -437,7 +438,7 @@ SetExpiry(Datum *values, Interval *ttl, int64 ttl_usecs)
 
 	values[Anum_leases_ttl - 1] = IntervalPGetDatum(ttl);
 	values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(expires_at);
-	ReaperNoteDue(expires_at);
+	ScheduleNoteDue(expires_at);
 }
 
 /* Extend the caller's own live lease (a retry after a lost reply). */
@@ -1185,7 +1186,7 @@ set_lock_delay(PG_FUNCTION_ARGS)
 					 errmsg("lock_delay must not be negative")));
 	}
 	CheckWritable("lockservice.set_lock_delay()");
-	ReaperNoteDue(0);			/* a shorter delay: rows may go sooner */
+	ScheduleNoteDue(0);			/* a shorter delay: rows may go sooner */
 	LockOptionsSetDelay(name, PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1));
 	PG_RETURN_VOID();
 }

@@ -85,10 +85,6 @@ extern int	lockservice_max_holder_length;
 extern int	lockservice_wait_slots;
 extern bool lockservice_sync_grants;
 
-/* leases (src/lease.c) */
-extern int64 LeaseReapEnded(int max_rows, BlockNumber *block, bool *more,
-							 TimestampTz *next_due, int64 *released);
-
 /* input checks (src/input.c) */
 extern void ErrorExtensionDropped(const char *relname);
 extern int64 IntervalToMicroseconds(const Interval *span);

@@ -72,16 +72,18 @@
 
 #include "events.h"
 #include "history.h"
+#include "lease.h"
 #include "lockservice.h"
 #include "reaper.h"
+#include "schedule.h"
 #include "stats.h"
 
 PG_FUNCTION_INFO_V1(start_reaper);
 PG_FUNCTION_INFO_V1(stop_reaper);
 PG_FUNCTION_INFO_V1(reaper_status);
 
-#define REAPER_SHMEM_NAME		"lockservice reapers v3"
-#define REAPER_LAYOUT_VERSION	3
+#define REAPER_SHMEM_NAME		"lockservice reapers v4"
+#define REAPER_LAYOUT_VERSION	4
 #define REAPER_BATCH_SIZE		1000
 #define REAPER_TYPE				"lockservice reaper"
 #define LAUNCHER_TYPE			"lockservice launcher"
@@ -122,21 +124,13 @@ typedef struct ReaperSlot
 	TimestampTz due_since;		/* work due, no reaper to do it (0: none) */
 	bool		behind;			/* due_since is over 2 reap intervals ago */
 	int64		times_behind;	/* how often that happened */
-
-	/*
-	 * No row of the database can be reaped before this time (a TimestampTz):
-	 * the reaper skips its table scan until then.  A scan sets it to the
-	 * earliest time a row it kept can go; a transaction that writes rows
-	 * lowers it when it commits (ReaperNoteDue).
-	 */
-	pg_atomic_uint64 next_due;
+	ScheduleEntry *schedule;	/* what is due when in the database */
 } ReaperSlot;
 
 typedef struct ReaperShared
 {
 	uint32		layout_version;
 	LWLock	   *lock;			/* protects everything below */
-	Latch	   *launcher_latch;
 	int			waiting;		/* databases with work due and no reaper */
 	int			nslots;			/* lockservice.max_databases */
 	ReaperSlot	slots[FLEXIBLE_ARRAY_MEMBER];
@@ -144,7 +138,6 @@ typedef struct ReaperShared
 
 static ReaperShared *reaper_shared = NULL;
 
-static void SetNextDue(ReaperSlot *slot, TimestampTz due, bool lower_only);
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -204,24 +197,15 @@ ReaperSlotFor(Oid dboid, bool create)
 	}
 	if (create && free_slot != NULL)
 	{
+		ScheduleEntry *schedule = ScheduleFor(dboid, true);
+
+		if (schedule == NULL)
+			return NULL;
 		memset(free_slot, 0, sizeof(ReaperSlot));
 		free_slot->dboid = dboid;
-		pg_atomic_init_u64(&free_slot->next_due, 0);
+		free_slot->schedule = schedule;
 	}
 	return create ? free_slot : NULL;
-}
-
-/* Ask the launcher to look again at once. */
-static void
-WakeLauncher(void)
-{
-	Latch	   *latch;
-
-	LWLockAcquire(reaper_shared->lock, LW_SHARED);
-	latch = reaper_shared->launcher_latch;
-	LWLockRelease(reaper_shared->lock);
-	if (latch)
-		SetLatch(latch);
 }
 
 /* Mark a database as one that should have a reaper, and tell the launcher. */
@@ -235,7 +219,7 @@ WantReaper(Oid dboid)
 	if (slot)
 	{
 		slot->wanted = true;
-		SetNextDue(slot, 0, false);		/* look at it now */
+		ScheduleSetDue(slot->schedule, 0);	/* look at it now */
 	}
 	LWLockRelease(reaper_shared->lock);
 	if (slot == NULL)
@@ -243,82 +227,12 @@ WantReaper(Oid dboid)
 				(errmsg("lockservice: no reaper slot free for database %u", dboid),
 				 errhint("At most lockservice.max_databases (%d) databases get a reaper; raise it (a restart is needed).",
 						 reaper_shared->nslots)));
-	WakeLauncher();
+	ScheduleWakeLauncher();
 }
 
 /* databases to tell the launcher about when the transaction commits */
 static Oid	wanted_at_commit[2];
 static int	nwanted_at_commit = 0;
-
-/* earliest time a row this transaction wrote can be reaped */
-static TimestampTz due_at_commit = DT_NOEND;
-
-/* index of this database's reaper slot, as last found */
-static int	my_slot_index = -1;
-
-/* Set a slot's next_due to due, or lower it to due. */
-static void
-SetNextDue(ReaperSlot *slot, TimestampTz due, bool lower_only)
-{
-	uint64		current;
-
-	if (!lower_only)
-	{
-		pg_atomic_write_u64(&slot->next_due, (uint64) due);
-		return;
-	}
-	current = pg_atomic_read_u64(&slot->next_due);
-	while ((TimestampTz) current > due &&
-		   !pg_atomic_compare_exchange_u64(&slot->next_due, &current, (uint64) due))
-		;
-}
-
-/*
- * Note that a row the current transaction writes may be reaped from due on
- * (an expiry, or a release plus the time released rows are kept).  The
- * database's reaper learns it when the transaction commits.
- */
-void
-ReaperNoteDue(TimestampTz due)
-{
-	if (reaper_shared != NULL && due < due_at_commit)
-		due_at_commit = due;
-}
-
-/* At commit: lower the database's next_due.  Must not fail. */
-static void
-ReaperPublishDue(void)
-{
-	ReaperSlot *slot = NULL;
-	int			i = my_slot_index;
-
-	/* a slot changes hands only when its database goes; check, else look */
-	if (i < 0 || reaper_shared->slots[i].dboid != MyDatabaseId)
-	{
-		LWLockAcquire(reaper_shared->lock, LW_SHARED);
-		for (i = 0; i < reaper_shared->nslots; i++)
-			if (reaper_shared->slots[i].dboid == MyDatabaseId)
-				break;
-		LWLockRelease(reaper_shared->lock);
-		my_slot_index = i < reaper_shared->nslots ? i : -1;
-	}
-	if (my_slot_index >= 0)
-		slot = &reaper_shared->slots[my_slot_index];
-	if (slot == NULL)
-		return;					/* no slot: the launcher visits it at start */
-	SetNextDue(slot, due_at_commit, true);
-
-	/*
-	 * No reaper runs here: the launcher starts one when the row can end, or
-	 * at once when this transaction left events to publish.
-	 */
-	if (slot->pid == 0)
-	{
-		if (lockservice_events)
-			SetNextDue(slot, GetCurrentTimestamp(), true);
-		WakeLauncher();
-	}
-}
 
 static void
 WantReaperAtCommit(Oid dboid)
@@ -331,19 +245,11 @@ static void
 ReaperXactCallback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT)
-	{
-		/* after the commit is visible, so a scan that misses it sees this */
-		if (due_at_commit != DT_NOEND && reaper_shared != NULL)
-			ReaperPublishDue();
 		for (int i = 0; i < nwanted_at_commit; i++)
 			WantReaper(wanted_at_commit[i]);
-	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE)
-	{
 		nwanted_at_commit = 0;
-		due_at_commit = DT_NOEND;
-	}
 }
 
 /*
@@ -365,13 +271,13 @@ PauseReaper(Oid dboid, bool pause)
 		slot->paused = pause;
 		latch = slot->latch;
 		if (!pause)
-			SetNextDue(slot, 0, false);	/* look at it again now */
+			ScheduleSetDue(slot->schedule, 0);	/* look at it again now */
 	}
 	LWLockRelease(reaper_shared->lock);
 	if (latch)
 		SetLatch(latch);
 	if (!pause)
-		WakeLauncher();
+		ScheduleWakeLauncher();
 }
 
 /*
@@ -485,6 +391,7 @@ ReaperInit(void)
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
+	ScheduleInit(lockservice_max_databases);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = ReaperShmemRequest;
 	prev_shmem_startup_hook = shmem_startup_hook;
@@ -563,7 +470,10 @@ LauncherScanDatabases(bool first)
 		ReaperSlot *slot = &reaper_shared->slots[i];
 
 		if (slot->dboid != InvalidOid && !exists[i] && slot->pid == 0)
+		{
+			ScheduleForget(slot->dboid);
 			slot->dboid = InvalidOid;
+		}
 	}
 	LWLockRelease(reaper_shared->lock);
 	table_endscan(scan);
@@ -577,7 +487,7 @@ LauncherScanDatabases(bool first)
 static bool
 WorkDue(ReaperSlot *slot, TimestampTz now)
 {
-	return (TimestampTz) pg_atomic_read_u64(&slot->next_due) <= now ||
+	return ScheduleNextDue(slot->schedule) <= now ||
 		EventsPending(slot->dboid) ||
 		TimestampDifferenceExceeds(slot->last_visit, now, REAPER_FULL_SCAN_SECS * 1000);
 }
@@ -632,9 +542,7 @@ lockservice_launcher_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
-	LWLockAcquire(reaper_shared->lock, LW_EXCLUSIVE);
-	reaper_shared->launcher_latch = MyLatch;
-	LWLockRelease(reaper_shared->lock);
+	ScheduleSetLauncher(MyLatch);
 
 	for (;;)
 	{
@@ -757,9 +665,10 @@ ReaperDetach(int code, Datum arg)
 	{
 		slot->pid = 0;
 		slot->latch = NULL;
+		ScheduleSetServed(slot->schedule, false);
 	}
 	LWLockRelease(reaper_shared->lock);
-	WakeLauncher();
+	ScheduleWakeLauncher();
 }
 
 /*
@@ -781,7 +690,8 @@ ReaperClaimSlot(Oid dboid)
 		slot->pid = MyProcPid;
 		slot->latch = MyLatch;
 		slot->started_at = GetCurrentTimestamp();
-		SetNextDue(slot, 0, false);
+		ScheduleSetDue(slot->schedule, 0);
+		ScheduleSetServed(slot->schedule, true);
 	}
 	LWLockRelease(reaper_shared->lock);
 	return slot;
@@ -842,12 +752,12 @@ ReaperRunBatches(ReaperSlot *slot)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
-		if (now < (TimestampTz) pg_atomic_read_u64(&slot->next_due) &&
+		if (now < ScheduleNextDue(slot->schedule) &&
 			!TimestampDifferenceExceeds(last_full_scan, now,
 										REAPER_FULL_SCAN_SECS * 1000))
 			scan_leases = false;
 		else
-			(void) pg_atomic_exchange_u64(&slot->next_due, (uint64) DT_NOEND);
+			ScheduleClearDue(slot->schedule);
 	}
 
 	while (more)
@@ -893,8 +803,10 @@ ReaperRunBatches(ReaperSlot *slot)
 					LWLockRelease(reaper_shared->lock);
 				}
 			}
-			if (slot)
-				SetNextDue(slot, scanned ? next_due : 0, scanned);
+			if (slot && scanned)
+				ScheduleLowerDue(slot->schedule, next_due);
+			else if (slot)
+				ScheduleSetDue(slot->schedule, 0);
 			scan_leases = false;
 		}
 		/* a worker reports its table statistics itself (autovacuum needs them) */
@@ -949,7 +861,7 @@ ReaperRun(ReaperSlot *slot, long *backoff_ms)
 		AbortCurrentTransaction();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		if (slot)
-			SetNextDue(slot, 0, false);
+			ScheduleSetDue(slot->schedule, 0);
 		*backoff_ms = Min(Max(*backoff_ms * 2, (long) lockservice_reap_interval),
 						  REAPER_MAX_BACKOFF_MS);
 	}
@@ -970,7 +882,7 @@ ReaperIdle(ReaperSlot *slot, Oid dboid, TimestampTz busy_at)
 	bool		others_wait;
 
 	if (slot == NULL || EventsPending(dboid) ||
-		(TimestampTz) pg_atomic_read_u64(&slot->next_due) <= now)
+		ScheduleNextDue(slot->schedule) <= now)
 		return false;
 	LWLockAcquire(reaper_shared->lock, LW_SHARED);
 	others_wait = reaper_shared->waiting > 0;
@@ -1032,7 +944,7 @@ lockservice_reaper_main(Datum main_arg)
 							TimestampTzPlusMilliseconds(last_round, lockservice_reap_interval));
 			/* lockservice.lock_delay may have changed: look at every row */
 			if (slot)
-				SetNextDue(slot, 0, false);
+				ScheduleSetDue(slot->schedule, 0);
 		}
 		if (ReaperShouldExit(slot))
 			break;
@@ -1047,7 +959,7 @@ lockservice_reaper_main(Datum main_arg)
 				busy_at = GetCurrentTimestamp();
 		}
 		now = GetCurrentTimestamp();
-		if (slot && (TimestampTz) pg_atomic_read_u64(&slot->next_due) <= now)
+		if (slot && ScheduleNextDue(slot->schedule) <= now)
 			busy_at = now;
 		if (now >= next_reap)
 		{
@@ -1078,25 +990,6 @@ lockservice_reaper_main(Datum main_arg)
 		ResetLatch(MyLatch);
 	}
 	proc_exit(0);
-}
-
-/*
- * SQL: trigger lockservice.leases_changed(), after any statement that
- * changes lockservice.leases by hand (lockservice's own functions write the
- * table directly and fire no trigger): the reaper cannot know when the
- * rows changed can end, so at commit it is told to look at every row.
- */
-PG_FUNCTION_INFO_V1(leases_changed);
-
-Datum
-leases_changed(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("lockservice.leases_changed() can only be called as a trigger")));
-	ReaperNoteDue(0);
-	return PointerGetDatum(NULL);
 }
 
 /* The pid of the reaper of the current database, or 0. */

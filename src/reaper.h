@@ -13,6 +13,5 @@
 extern int	lockservice_reap_interval;
 
 extern void ReaperInit(void);
-extern void ReaperNoteDue(TimestampTz due);
 
 #endif							/* LOCKSERVICE_REAPER_H */
