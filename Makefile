@@ -16,6 +16,7 @@ OBJS = \
 	src/stats.o \
 	src/events.o \
 	src/history.o \
+	src/monitor.o \
 	src/owner.o
 
 # (relative to srcdir, which PGXS sets: a VPATH build finds them too)

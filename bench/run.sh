@@ -4,11 +4,11 @@
 #
 #   bench/run.sh                  full run (about 50 minutes, 22 of them the soak)
 #   bench/run.sh --quick          smoke run for CI: every figure once, tiny sizes
-#   bench/run.sh --only 3         one figure: 1 2 3 4 5 6 7 8 sweep peers (or a comma list)
+#   bench/run.sh --only 3         one figure: 1 2 3 4 5 6 7 8 9 sweep peers (or a comma list)
 #
 # Options:
 #   --quick               tiny sizes, one repetition, no soak (CI smoke test)
-#   --only LIST           figures to run (1..8, sweep, peers; comma-separated)
+#   --only LIST           figures to run (1..9, sweep, peers; comma-separated)
 #   --reps N              repetitions of every measurement (default 3)
 #   --seconds S           length of one throughput run (default 10; sweep: S/2)
 #   --soak-minutes M      length of the bloat soak (default 15)
@@ -90,7 +90,10 @@ if [ "$QUICK" = 1 ]; then
 	MEM_CALLS_BIG=5000
 	TX_EVENTS_N=1000
 	SWEEP_CLIENTS="1 2 8 32"
-	DEFAULT_FIGS="1,2,3,4,6,7,sweep"
+	SCRAPE_LEASES=2000
+	SCRAPE_WAITERS=5
+	SCRAPE_RUNS=3
+	DEFAULT_FIGS="1,2,3,4,6,7,9,sweep"
 else
 	REPS=${REPS:-3}
 	TX_PER_CLIENT=0
@@ -101,7 +104,10 @@ else
 	MEM_CALLS_BIG=1000000
 	TX_EVENTS_N=100000
 	SWEEP_CLIENTS="1 2 4 8 16 32 64"
-	DEFAULT_FIGS="1,2,3,4,5,6,7,8,sweep,peers"
+	SCRAPE_LEASES=100000
+	SCRAPE_WAITERS=50
+	SCRAPE_RUNS=20
+	DEFAULT_FIGS="1,2,3,4,5,6,7,8,9,sweep,peers"
 fi
 SWEEP_SECONDS=$(( SECONDS_RUN / 2 > 1 ? SECONDS_RUN / 2 : 1 ))
 HO_SECONDS=$SECONDS_RUN
@@ -138,13 +144,13 @@ write_summaries() {
 	# results/summary.txt: the settings and every figure's report
 	{
 		cat "$RESULTS/settings.txt"
-		for f in 1 2 3 sweep 4 5 6; do [ -e "$RESULTS/fig_$f.txt" ] && { echo; cat "$RESULTS/fig_$f.txt"; }; done
+		for f in 1 2 3 sweep 4 5 6 8 9; do [ -e "$RESULTS/fig_$f.txt" ] && { echo; cat "$RESULTS/fig_$f.txt"; }; done
 		[ -s "$RESULTS/observations.txt" ] && { echo; echo "Observations:"; sed 's/^/  /' "$RESULTS/observations.txt"; }
 	} > "$RESULTS/summary.txt"
 
 	# results/summary.md: every reported ratio, for the README
 	{
-		for f in 1 2 3 sweep 4 5 6; do
+		for f in 1 2 3 sweep 4 5 6 8 9; do
 			[ -e "$RESULTS/fig_$f.txt" ] && echo "- figure $f: $(head -1 "$RESULTS/fig_$f.txt" | tr -d '[]')"
 		done
 		echo
@@ -1106,6 +1112,82 @@ figure8() {
 	sql postgres "DROP DATABASE churn WITH (FORCE)" >/dev/null
 }
 
+# ================================================================ figure 9
+# A monitoring scrape (monitoring/queries.yaml) with SCRAPE_LEASES live
+# leases (1% of them in a second class) and SCRAPE_WAITERS sessions waiting:
+# the per-class query as extension 1.3 ran it (leases_live, one
+# lock_waiters() call per live lease, classes grouped in SQL) against
+# lease_classes() (one pass over the table in C, the wait queue read once),
+# and the stats query; milliseconds a scrape (pgbench's latency average over
+# SCRAPE_RUNS scrapes), medians of the repetitions.
+figure9() {
+	begin_fig 9
+	local n=$SCRAPE_LEASES w=$SCRAPE_WAITERS i rep cfg lat asleep=0 pids=()
+	say "figure 9: monitoring scrape, $n live leases, $w waiting sessions; $REPS reps interleaved"
+	setup_db scrape
+	sql scrape "SELECT count(lockservice.lock_acquire('job:' || i, 'h', '1 hour')) FROM generate_series(1, $n) i" >/dev/null
+	sql scrape "SELECT count(lockservice.lock_acquire('inv/' || i, 'h', '1 hour')) FROM generate_series(1, $n / 100) i" >/dev/null
+	for i in $(seq 1 "$w"); do
+		sql scrape "SELECT lockservice.lock_acquire('job:$i', 'w$i', '10 s', '30 min')" >/dev/null 2>&1 &
+		pids+=($!)
+	done
+	for i in $(seq 1 600); do
+		asleep=$(sql scrape "SELECT count(*) FROM pg_stat_activity WHERE datname = 'scrape' AND wait_event_type = 'Extension'")
+		[ "$asleep" -ge "$w" ] && break
+		sleep 0.1
+	done
+	[ "$asleep" -ge "$w" ] || fail_check "scrape: $asleep of $w waiters asleep"
+	cat > "$S/scrape_sql.sql" <<'SQL'
+WITH l AS (
+  SELECT CASE WHEN name ~ '[:/]' THEN substring(name FROM '^[^:/]*') ELSE '(none)' END AS class,
+         kind, waiters
+    FROM lockservice.leases_live),
+top AS (
+  SELECT class FROM l GROUP BY class ORDER BY count(*) DESC, class LIMIT 20)
+SELECT pg_catalog.current_database() AS datname, coalesce(top.class, '(other)') AS class, l.kind,
+       count(*) AS live, coalesce(sum(l.waiters), 0) AS waiters
+  FROM l LEFT JOIN top USING (class)
+ GROUP BY 1, 2, 3;
+SQL
+	cat > "$S/scrape_c.sql" <<'SQL'
+SELECT pg_catalog.current_database() AS datname, class, kind, live, waiters
+  FROM lockservice.lease_classes(20);
+SQL
+	cat > "$S/scrape_stats.sql" <<'SQL'
+SELECT acquires, acquires_waited, acquire_timeouts, renewals, renewals_failed,
+       releases, expirations_reaped, takeovers, fence_refusals, events_dropped,
+       waiters, live_leases, extract(epoch FROM stats_reset) AS reset_time
+  FROM lockservice.stats;
+SQL
+	[ "$(id -u)" = 0 ] && chown postgres: "$S"/scrape_*.sql
+	# lease_classes() counts every live lease
+	[ "$(sql scrape "SELECT sum(live) FROM lockservice.lease_classes(20)")" = "$((n + n / 100))" ] ||
+		fail_check "scrape: lease_classes() does not count the $((n + n / 100)) live leases"
+	for rep in $(seq 1 "$REPS"); do
+		for cfg in sql c stats; do
+			lat=$(as_pg "$BIN/pgbench" -n -t "$SCRAPE_RUNS" -h "$SOCK" -p "$PORT" -U postgres \
+				-f "$S/scrape_$cfg.sql" scrape 2>&1 | awk '/^latency average/ {print $4}')
+			[ -n "$lat" ] || { fail_check "scrape: pgbench $cfg failed"; lat=nan; }
+			record 9 "$cfg" "$rep" ms "$lat"
+		done
+	done
+	sql scrape "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
+	             WHERE datname = 'scrape' AND wait_event_type = 'Extension'" >/dev/null
+	wait "${pids[@]}" 2>/dev/null || true
+	med_refresh
+	local old new st
+	old=$(median 9 sql ms); new=$(median 9 c ms); st=$(median 9 stats ms)
+	out ""
+	out "Figure 9: a monitoring scrape with $n live leases in two classes and $w sessions waiting; milliseconds a"
+	out "  scrape (pgbench latency over $SCRAPE_RUNS scrapes), median of $REPS"
+	out "$(printf '  %-58s %10s' "per-class query of 1.3 (leases_live, lock_waiters() a row)" "$(fmt "$old" 1)")"
+	out "$(printf '  %-58s %10s' "lease_classes(20) (1.4)" "$(fmt "$new" 1)")"
+	out "$(printf '  %-58s %10s' "lockservice.stats (live_leases: a count of leases_live)" "$(fmt "$st" 1)")"
+	goal 9 "per-class scrape: lease_classes() vs 1.3's query" "$new" ms "1.3 query" "$old" "$(ratio "$new" "$old")" "<=" 0.5
+	goal 9 "whole scrape (lease_classes + stats), $n leases" "$(calc "$new + $st")" ms "-" "" "" "<=" 100 "ms at 100,000 live leases"
+	sql postgres "DROP DATABASE scrape WITH (FORCE)" >/dev/null
+}
+
 # ================================================================ figure 6
 figure6() {
 	begin_fig 6
@@ -1245,6 +1327,7 @@ want 4 && figure4
 want 6 && figure6
 want 5 && figure5
 want 8 && figure8
+want 9 && figure9
 if want peers; then
 	# etcd, ZooKeeper and Redis beside lockservice: a harness and servers of its own
 	say "peers: bench/peers/run.sh (results in $HERE/peers/results)"

@@ -410,7 +410,7 @@ WaitNameOf(const char *name, int len)
 {
 	WakeName	result;
 
-	result.name_hash = hash_bytes_extended((const unsigned char *) name, len, 0);
+	result.name_hash = WaitNameHash(name, len);
 	result.slot = (int) (result.name_hash % (uint64) wait_shared->nslots);
 	return result;
 }
@@ -544,6 +544,35 @@ WaitersOf(const char *name, int len)
 			count++;
 	LWLockRelease(wait_shared->queue_lock);
 	return count;
+}
+
+/* A lock name's hash, as the queue knows the names waited for. */
+uint64
+WaitNameHash(const char *name, int len)
+{
+	return hash_bytes_extended((const unsigned char *) name, len, 0);
+}
+
+/*
+ * The hashes of the names that sessions wait for now, one per waiting
+ * session, in a palloc'd array of *n (NULL without shared memory): one look
+ * at the queue, however many names are then looked up in it.
+ */
+uint64 *
+WaitQueuedHashes(int *n)
+{
+	uint64	   *hashes;
+
+	*n = 0;
+	if (wait_shared == NULL)
+		return NULL;
+	hashes = palloc(sizeof(uint64) * wait_shared->nentries);
+	LWLockAcquire(wait_shared->queue_lock, LW_SHARED);
+	for (int i = 0; i < wait_shared->nentries; i++)
+		if (wait_entries[i].active)
+			hashes[(*n)++] = wait_entries[i].name_hash;
+	LWLockRelease(wait_shared->queue_lock);
+	return hashes;
 }
 
 /*

@@ -22,6 +22,8 @@ extern void WaitInit(void);
 extern void WaitBegin(LockWait *w, const char *name, int len, char kind);
 extern bool WaitMustYield(LockWait *w, const char *name, int len, char kind);
 extern int	WaitersOf(const char *name, int len);
+extern uint64 WaitNameHash(const char *name, int len);
+extern uint64 *WaitQueuedHashes(int *n);
 extern void WaitSleep(LockWait *w, TimestampTz until);
 extern void WaitEnd(LockWait *w);
 extern void WaitAttemptSubtransaction(bool active);

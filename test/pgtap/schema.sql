@@ -1,4 +1,4 @@
--- test/pgtap/schema.sql: every object of lockservice 1.3 exists with the
+-- test/pgtap/schema.sql: every object of lockservice 1.4 exists with the
 -- pinned shape (DESIGN.md "SQL API", the contract's "Objects").
 --
 -- Needs: a database where the runner did CREATE EXTENSION pgtap and
@@ -6,7 +6,7 @@
 -- Everything happens in one transaction that is rolled back.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(99);
+SELECT plan(105);
 
 -- ---------------------------------------------------------------- extension
 SELECT has_schema('lockservice', 'schema lockservice exists');
@@ -15,7 +15,7 @@ SELECT has_extension('lockservice', 'lockservice',
 SELECT is((SELECT extrelocatable FROM pg_catalog.pg_extension WHERE extname = 'lockservice'),
 	false, 'extension lockservice is not relocatable');
 SELECT is((SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockservice'),
-	'1.3', 'extension version is 1.3');
+	'1.4', 'extension version is 1.4');
 
 -- pg_dump keeps leases, fences and the token counter
 SELECT set_eq(
@@ -103,6 +103,9 @@ SELECT col_is_pk('lockservice', 'leases', ARRAY['name', 'slot'],
 SELECT ok((SELECT 'fillfactor=50' = ANY (reloptions) FROM pg_catalog.pg_class
             WHERE oid = 'lockservice.leases'::pg_catalog.regclass),
 	'lockservice.leases has fillfactor 50');
+SELECT ok((SELECT ARRAY['autovacuum_vacuum_scale_factor=0.05', 'autovacuum_vacuum_cost_delay=0'] <@ reloptions
+             FROM pg_catalog.pg_class WHERE oid = 'lockservice.leases'::pg_catalog.regclass),
+	'lockservice.leases is vacuumed sooner and unthrottled (1.4)');
 
 -- ------------------------------------------------------------------- fences
 SELECT has_table('lockservice', 'fences', 'table lockservice.fences exists');
@@ -260,6 +263,20 @@ SELECT isnt_strict('lockservice', 'last_issued_token', ARRAY[]::name[],
 	'last_issued_token is not STRICT');
 SELECT volatility_is('lockservice', 'last_issued_token', ARRAY[]::name[],
 	'volatile', 'last_issued_token is VOLATILE (it changes within a statement)');
+
+-- lease_classes(top integer DEFAULT 20) -> SETOF (class, kind, live, waiters)
+SELECT has_function('lockservice', 'lease_classes', ARRAY['integer'],
+	'lease_classes(integer) exists');
+SELECT is(pg_catalog.pg_get_function_arguments(
+		'lockservice.lease_classes(integer)'::pg_catalog.regprocedure),
+	'top integer DEFAULT 20, OUT class text, OUT kind text, OUT live bigint, OUT waiters bigint',
+	'lease_classes arguments as pinned');
+SELECT isnt_strict('lockservice', 'lease_classes', ARRAY['integer'],
+	'lease_classes is not STRICT (NULL is an error)');
+SELECT isnt_definer('lockservice', 'lease_classes', ARRAY['integer'],
+	'lease_classes is not SECURITY DEFINER');
+SELECT ok(pg_catalog.has_function_privilege('public', 'lockservice.lease_classes(integer)', 'EXECUTE'),
+	'PUBLIC may run lease_classes (it shows what leases_live shows, counted)');
 
 -- advance_token_counter(at_least bigint) -> bigint
 SELECT has_function('lockservice', 'advance_token_counter', ARRAY['bigint'],
