@@ -53,7 +53,7 @@ include $(PGXS)
 # the C client library and lockctl (libpq); LOCKSERVICE_CLIENT=no builds
 # the extension only (debian/rules: the postgresql-NN-lockservice packages)
 ifneq ($(LOCKSERVICE_CLIENT),no)
--include $(srcdir)/src/client/client.mk
+-include $(srcdir)/clients/c/client.mk
 endif
 
 # PGXS runs isolation specs only through "installcheck" when ISOLATION is set;
@@ -71,7 +71,7 @@ isolationcheck:
 # its first two) and the control file disagree.
 DIST_VERSION = $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' $(srcdir)/META.json | head -n 1)
 DIST_CONTROL_VERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/lockservice.control)
-DIST_FILES = LICENSE META.json Makefile README.md lockservice.control sql src expected \
+DIST_FILES = LICENSE META.json Makefile README.md lockservice.control sql src clients/c expected \
 	test/sql test/specs test/preload.conf
 
 .PHONY: dist

@@ -6,7 +6,7 @@
 #
 # Which lockctl is tested, first found of:
 #   1. $ENV{LOCKCTL}, a path to the binary;
-#   2. src/client/lockctl built in this source tree (make);
+#   2. clients/c/lockctl built in this source tree (make);
 #   3. lockctl on PATH (make install puts it in pg_config --bindir).
 #
 # lockctl is started with PGHOST, PGPORT and PGDATABASE of the node given,
@@ -51,8 +51,8 @@ END
 sub lockctl_path
 {
 	return $lockctl if defined $lockctl;
-	my $tree = File::Spec->catfile($FindBin::RealBin, '..', '..', 'src',
-		'client', 'lockctl');
+	my $tree = File::Spec->catfile($FindBin::RealBin, '..', '..', 'clients',
+		'c', 'lockctl');
 	if (defined $ENV{LOCKCTL} && $ENV{LOCKCTL} ne '')
 	{
 		$lockctl = $ENV{LOCKCTL};
@@ -73,7 +73,7 @@ sub lockctl_path
 			}
 		}
 	}
-	BAIL_OUT('lockctl not found: set LOCKCTL, or run make (src/client/lockctl) or make install')
+	BAIL_OUT('lockctl not found: set LOCKCTL, or run make (clients/c/lockctl) or make install')
 	  unless defined $lockctl && -x $lockctl;
 	note "testing $lockctl";
 	return $lockctl;

@@ -1,12 +1,12 @@
-# src/client/client.mk: the C client library and lockctl (libpq).
+# clients/c/client.mk: the C client library and lockctl (libpq).
 #
 # Included by the top-level Makefile after PGXS, so PGXS's directories
 # (bindir, includedir, libdir from pg_config) and targets exist here.  Adds:
 #
-#   all        src/client/liblockservice_client.a, the shared library
-#              src/client/liblockservice_client.so.VERSION (soname
+#   all        clients/c/liblockservice_client.a, the shared library
+#              clients/c/liblockservice_client.so.VERSION (soname
 #              liblockservice_client.so.1), lockservice_client.pc,
-#              src/client/lockctl (linked with the static library)
+#              clients/c/lockctl (linked with the static library)
 #   install    $(bindir)/lockctl                       (pg_config --bindir)
 #              $(includedir)/lockservice_client.h      (pg_config --includedir)
 #              $(libdir)/liblockservice_client.{a,so,so.1,so.VERSION}
@@ -27,8 +27,8 @@
 #   cc prog.c -I$(pg_config --includedir) -L$(pg_config --libdir) \
 #      -llockservice_client -lpq
 
-LSC_DIR := src/client
-LSC_SRCDIR := $(srcdir)/src/client
+LSC_DIR := clients/c
+LSC_SRCDIR := $(srcdir)/clients/c
 LSC_VERSION := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/lockservice.control)
 
 LSC_LIB := $(LSC_DIR)/liblockservice_client.a
