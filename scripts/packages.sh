@@ -242,8 +242,9 @@ ok $rc "make dist: $zip"
 listing=$(unzip -Z1 "$out/$zip")
 ok "$(grep -qx "lockservice-$version/META.json" <<<"$listing" &&
     grep -qx "lockservice-$version/sql/lockservice--1.2--1.3.sql" <<<"$listing" &&
-    ! grep -Eq "^lockservice-$version/(bench|clients|debian|scripts|monitoring|test/t|test/safety|\.ci)/" <<<"$listing"; echo $?)" \
-    "the zip holds the sources, SQL scripts and installcheck's tests, no CI, bench or client leftovers ($(wc -l <<<"$listing") files)"
+    grep -qx "lockservice-$version/clients/c/lockctl.c" <<<"$listing" &&
+    ! grep -Eq "^lockservice-$version/(bench|clients/(go|java|node|python|install)|debian|scripts|monitoring|test/t|test/safety|\.ci)/" <<<"$listing"; echo $?)" \
+    "the zip holds the sources (lockctl and the C library too), SQL scripts and installcheck's tests, no CI, bench or other clients ($(wc -l <<<"$listing") files)"
 pgxn install --yes --make make --pg_config "$pgc" "$out/$zip" >"$work/pgxn-install.log" 2>&1 &&
     [[ -f /usr/share/postgresql/$LS_PG_VERSION/extension/lockservice--1.2--1.3.sql ]]
 rc=$?
