@@ -164,7 +164,8 @@ rc=$?
 ok $rc "pg_createcluster $LS_PG_VERSION $cluster with lockservice preloaded, started (port $port)"
 ((rc == 0)) || { cat "$work/cluster.log"; finish; }
 sock=/var/run/postgresql
-psql_pg=(runuser -u postgres -- psql -X -q -A -t -h "$sock" -p "$port" -v ON_ERROR_STOP=1)
+# (from /: psql complains of a current directory postgres cannot enter)
+psql_pg=(env -C / runuser -u postgres -- psql -X -q -A -t -h "$sock" -p "$port" -v ON_ERROR_STOP=1)
 "${psql_pg[@]}" -d postgres -c 'CREATE EXTENSION lockservice' &&
     [[ $("${psql_pg[@]}" -d postgres -c "SELECT extversion FROM pg_catalog.pg_extension
         WHERE extname OPERATOR(pg_catalog.=) 'lockservice'") == "$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$LS_ROOT/lockservice.control")" ]]
