@@ -17,7 +17,8 @@ OBJS = \
 	src/events.o \
 	src/history.o \
 	src/monitor.o \
-	src/owner.o
+	src/owner.o \
+	src/session.o
 
 # (relative to srcdir, which PGXS sets: a VPATH build finds them too)
 DATA = $(patsubst $(srcdir)/%,%,$(wildcard $(srcdir)/sql/lockservice--*.sql))

@@ -48,7 +48,7 @@
 #include "lockservice.h"
 #include "stats.h"
 
-#define EVENTS_SHMEM_NAME		"lockservice events v3"
+#define EVENTS_SHMEM_NAME		"lockservice events v4"
 #define EVENTS_RING_SIZE		1024
 #define EVENTS_MAX_READERS		256
 #define EVENTS_TEXT_MAX			1024	/* max of the name/holder GUCs */
@@ -66,6 +66,7 @@ typedef struct EventData
 	LeaseEventKind kind;
 	int64		token;
 	int64		previous_token;
+	int64		session;		/* 0: none */
 	Oid			actor;			/* the role that made it happen */
 	TimestampTz at;
 	int			name_len;
@@ -138,7 +139,7 @@ EventsShmemStartup(void)
 	if (!found)
 	{
 		memset(events_shared, 0, sizeof(EventsShared));
-		events_shared->layout_version = 3;
+		events_shared->layout_version = 4;
 		events_shared->lock = &(GetNamedLWLockTranche("lockservice events"))->lock;
 		pg_atomic_init_u64(&events_shared->next_seq, 1);
 		for (int i = 0; i < EVENTS_MAX_READERS; i++)
@@ -340,7 +341,7 @@ EventsInit(void)
  */
 void
 EventNote(LeaseEventKind kind, const char *name, int name_len,
-		  const char *holder, int holder_len, int64 token,
+		  const char *holder, int holder_len, int64 token, int64 session,
 		  const char *previous_holder, int previous_holder_len,
 		  int64 previous_token)
 {
@@ -363,6 +364,7 @@ EventNote(LeaseEventKind kind, const char *name, int name_len,
 	pending->data.kind = kind;
 	pending->data.token = token;
 	pending->data.previous_token = previous_token;
+	pending->data.session = session;
 	pending->data.actor = GetUserId();
 	pending->data.at = GetCurrentTimestamp();
 	data->name_len = name_len;
@@ -490,6 +492,8 @@ EventPayload(StringInfo buf, const EventData *event)
 	JsonText(buf, "name", EventName(event), event->name_len);
 	JsonText(buf, "holder", EventHolder(event), event->holder_len);
 	appendStringInfo(buf, ",\"token\":" INT64_FORMAT, event->token);
+	if (event->session != 0)
+		appendStringInfo(buf, ",\"session\":" INT64_FORMAT, event->session);
 	if (event->kind == LEASE_EVENT_TAKEN_OVER)
 	{
 		JsonText(buf, "previous_holder", EventPreviousHolder(event),

@@ -23,7 +23,7 @@ extern void EventsInit(void);
 extern const char *LeaseEventName(LeaseEventKind kind);
 extern void EventNote(LeaseEventKind kind, const char *name, int name_len,
 					  const char *holder, int holder_len, int64 token,
-					  const char *previous_holder, int previous_holder_len,
+					  int64 session, const char *previous_holder, int previous_holder_len,
 					  int64 previous_token);
 extern int	EventsRegisterReader(Oid dboid, uint64 *position);
 extern void EventsUnregisterReader(int reader);

@@ -35,20 +35,12 @@ IntervalToMicroseconds(const Interval *span)
 	return result;
 }
 
-/* Check a non-empty, length-limited text argument and return it. */
+/* Check a non-empty, length-limited text value and return it. */
 static text *
-InputText(FunctionCallInfo fcinfo, int argno, const char *what, int max_length,
-		  const char *guc)
+CheckText(text *value, const char *what, int max_length, const char *guc)
 {
-	text	   *value;
-	int			len;
+	int			len = VARSIZE_ANY_EXHDR(value);
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", what)));
-	value = PG_GETARG_TEXT_PP(argno);
-	len = VARSIZE_ANY_EXHDR(value);
 	if (len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -60,6 +52,26 @@ InputText(FunctionCallInfo fcinfo, int argno, const char *what, int max_length,
 				 errdetail("The maximum is %d bytes.", max_length),
 				 errhint("The limit is set by %s.", guc)));
 	return value;
+}
+
+/* Check a non-empty, length-limited text argument and return it. */
+static text *
+InputText(FunctionCallInfo fcinfo, int argno, const char *what, int max_length,
+		  const char *guc)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what)));
+	return CheckText(PG_GETARG_TEXT_PP(argno), what, max_length, guc);
+}
+
+/* A lock name given in an array (detoasted), checked as InputName() does. */
+text *
+CheckName(text *value, const char *what)
+{
+	return CheckText(value, what, lockservice_max_name_length,
+					 "lockservice.max_name_length");
 }
 
 /* A lock name or fenced resource name. */
@@ -95,6 +107,25 @@ InputToken(FunctionCallInfo fcinfo, int argno)
 				 errmsg("token must be positive, not " INT64_FORMAT, token),
 				 errhint("Use the token that lockservice.lock_acquire() returned.")));
 	return token;
+}
+
+/* A session id: positive. */
+int64
+InputSession(FunctionCallInfo fcinfo, int argno)
+{
+	int64		session;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("session must not be NULL")));
+	session = PG_GETARG_INT64(argno);
+	if (session <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("session must be positive, not " INT64_FORMAT, session),
+				 errhint("Use the id that lockservice.session_open() returned.")));
+	return session;
 }
 
 /*

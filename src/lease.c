@@ -37,12 +37,15 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/xact.h"
 #include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -57,6 +60,7 @@
 #include "lease.h"
 #include "lockservice.h"
 #include "schedule.h"
+#include "session.h"
 #include "stats.h"
 #include "store.h"
 #include "token.h"
@@ -71,6 +75,12 @@ PG_FUNCTION_INFO_V1(lock_check);
 PG_FUNCTION_INFO_V1(force_release);
 PG_FUNCTION_INFO_V1(lock_holder);
 PG_FUNCTION_INFO_V1(set_lock_delay);
+PG_FUNCTION_INFO_V1(lock_acquire_session);
+PG_FUNCTION_INFO_V1(lock_acquire_shared_session);
+PG_FUNCTION_INFO_V1(sem_acquire_session);
+PG_FUNCTION_INFO_V1(lock_acquire_all);
+PG_FUNCTION_INFO_V1(lock_acquire_all_session);
+PG_FUNCTION_INFO_V1(session_close);
 
 /* How long the reaper keeps the row of a released lease. */
 #define REAP_RELEASED_AFTER_USECS	(60 * USECS_PER_SEC)
@@ -96,6 +106,7 @@ typedef struct LeaseRow
 	TimestampTz expires_at;
 	bool		released;
 	int32		permits;
+	int64		session;		/* 0: a lease with its own ttl */
 } LeaseRow;
 
 /* All rows of a lock name. */
@@ -129,8 +140,11 @@ typedef struct AcquireRequest
 	int32		permits;		/* for semaphores */
 	Interval   *ttl;
 	int64		ttl_usecs;
+	int64		session;		/* 0: a lease with its own ttl */
+	TimestampTz session_end;	/* when the session ends, as last read */
 	LockWait   *wait;			/* NULL until it waits */
 	int64		lock_delay;		/* -1 until looked up */
+	int			position;		/* in a multi-lock: where its token goes */
 } AcquireRequest;
 
 /* What one attempt to acquire came to. */
@@ -161,7 +175,13 @@ TimestampPlus(TimestampTz now, int64 usecs)
 	return result;
 }
 
-/* Decode the row in t->row, copying what outlives it. */
+/* Session ends already read by the reaper's current batch (else NULL). */
+static HTAB *reap_session_ends = NULL;
+
+/*
+ * Decode the row in t->row, copying what outlives it.  The expiry of a
+ * lock in a session is its session's (see session.c).
+ */
 static void
 LeaseRowFromSlot(StoreTable *t, LeaseRow *row)
 {
@@ -183,6 +203,26 @@ LeaseRowFromSlot(StoreTable *t, LeaseRow *row)
 	row->permits = DatumGetInt32(slot_getattr(slot, Anum_leases_permits, &isnull));
 	if (isnull)
 		row->permits = 0;
+	row->session = 0;
+	if (t->natts >= Anum_leases_session)
+	{
+		Datum		session = slot_getattr(slot, Anum_leases_session, &isnull);
+
+		if (!isnull)
+		{
+			row->session = DatumGetInt64(session);
+			if (!row->released)
+				row->expires_at = SessionEndOf(row->session, row->granted_at,
+											   reap_session_ends);
+		}
+	}
+}
+
+/* Open lockservice.leases, in the layout of any version this library serves. */
+static void
+LeasesOpen(StoreTable *t)
+{
+	StoreOpenLayouts(t, LEASES_TABLE, LEASES_PKEY, Natts_leases_1_4, Natts_leases);
 }
 
 /* Primary-key prefix of a lock name. */
@@ -319,10 +359,10 @@ KindName(char kind)
  */
 static void
 LeaseEvent(LeaseEventKind event, text *name, char kind, text *holder,
-		   Oid owner, int64 token, const LeaseRow *previous)
+		   Oid owner, int64 token, int64 session, const LeaseRow *previous)
 {
 	EventNote(event, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name),
-			  VARDATA_ANY(holder), VARSIZE_ANY_EXHDR(holder), token,
+			  VARDATA_ANY(holder), VARSIZE_ANY_EXHDR(holder), token, session,
 			  previous ? VARDATA_ANY(previous->holder) : NULL,
 			  previous ? VARSIZE_ANY_EXHDR(previous->holder) : 0,
 			  previous ? previous->token : 0);
@@ -337,26 +377,34 @@ NoteGrant(AcquireRequest *req, int64 token, const LeaseRow *previous)
 	{
 		StatsCount(STATS_TAKEOVERS);
 		LeaseEvent(LEASE_EVENT_EXPIRED, req->name, previous->kind,
-				   previous->holder, previous->owner, previous->token, NULL);
+				   previous->holder, previous->owner, previous->token,
+				   previous->session, NULL);
 		LeaseEvent(LEASE_EVENT_TAKEN_OVER, req->name, req->kind, req->holder,
-				   GetUserId(), token, previous);
+				   GetUserId(), token, req->session, previous);
 		return;
 	}
 	LeaseEvent(LEASE_EVENT_ACQUIRED, req->name, req->kind, req->holder,
-			   GetUserId(), token, NULL);
+			   GetUserId(), token, req->session, NULL);
 }
 
-/* Start a row from t->row and set the lease columns. */
+/*
+ * Set the lease columns of the row to write (values and nulls of t) for a
+ * grant of req at now.  A lock in a session has no ttl of its own ('0')
+ * and its expires_at is the session's at the grant.
+ */
 static void
-SetLease(Datum *values, bool *nulls, char kind, text *holder, int64 token,
-		 Interval *ttl, TimestampTz granted_at, TimestampTz expires_at)
+SetLease(StoreTable *t, Datum *values, bool *nulls, AcquireRequest *req,
+		 int64 token, TimestampTz now)
 {
-	values[Anum_leases_kind - 1] = CharGetDatum(kind);
-	values[Anum_leases_holder - 1] = PointerGetDatum(holder);
+	TimestampTz expires_at = req->session != 0 ? req->session_end :
+		TimestampPlus(now, req->ttl_usecs);
+
+	values[Anum_leases_kind - 1] = CharGetDatum(req->kind);
+	values[Anum_leases_holder - 1] = PointerGetDatum(req->holder);
 	values[Anum_leases_owner - 1] = ObjectIdGetDatum(GetUserId());
 	values[Anum_leases_token - 1] = Int64GetDatum(token);
-	values[Anum_leases_ttl - 1] = IntervalPGetDatum(ttl);
-	values[Anum_leases_granted_at - 1] = TimestampTzGetDatum(granted_at);
+	values[Anum_leases_ttl - 1] = IntervalPGetDatum(req->ttl);
+	values[Anum_leases_granted_at - 1] = TimestampTzGetDatum(now);
 	values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(expires_at);
 	nulls[Anum_leases_kind - 1] = false;
 	nulls[Anum_leases_holder - 1] = false;
@@ -366,6 +414,11 @@ SetLease(Datum *values, bool *nulls, char kind, text *holder, int64 token,
 	nulls[Anum_leases_granted_at - 1] = false;
 	nulls[Anum_leases_expires_at - 1] = false;
 	nulls[Anum_leases_released_at - 1] = true;
+	if (t->natts >= Anum_leases_session)
+	{
+		values[Anum_leases_session - 1] = Int64GetDatum(req->session);
+		nulls[Anum_leases_session - 1] = (req->session == 0);
+	}
 	ScheduleNoteDue(expires_at);
 }
 
@@ -401,9 +454,11 @@ InsertEmptyRow(StoreTable *t, text *name, int32 slot, char kind, int32 permits)
 	values[Anum_leases_expires_at - 1] = TimestampTzGetDatum(now);
 	values[Anum_leases_released_at - 1] = TimestampTzGetDatum(now);
 	values[Anum_leases_permits - 1] = Int32GetDatum(permits);
-	for (int i = 0; i < Natts_leases; i++)
+	for (int i = 0; i < t->natts; i++)
 		nulls[i] = false;
 	nulls[Anum_leases_permits - 1] = (kind != NAME_KIND_SEMAPHORE);
+	if (t->natts >= Anum_leases_session)
+		nulls[Anum_leases_session - 1] = true;
 	NoteReleasedRow();
 	return StoreInsert(t);
 }
@@ -453,9 +508,11 @@ ExtendOwnLease(StoreTable *t, AcquireRequest *req, LeaseRow *mine,
 		return locked;
 	if (StateOf(mine, GetCurrentTimestamp(), NULL) != LEASE_LIVE)
 		return ACQUIRE_RETRY;	/* expired meanwhile: take it anew */
+	*token = mine->token;
+	if (req->session != 0)
+		return ACQUIRE_GRANTED; /* kept by its session: nothing to extend */
 	SetExpiry(StoreNewRow(t, &nulls), req->ttl, req->ttl_usecs);
 	StoreUpdate(t);
-	*token = mine->token;
 	return ACQUIRE_GRANTED;
 }
 
@@ -522,8 +579,7 @@ GrantExclusive(StoreTable *t, AcquireRequest *req, NameRows *rows,
 		NoteGrant(req, *token, rows->head);
 		now = GetCurrentTimestamp();
 		values = StoreNewRow(t, &nulls);
-		SetLease(values, nulls, LEASE_KIND_EXCLUSIVE, req->holder, *token,
-				 req->ttl, now, TimestampPlus(now, req->ttl_usecs));
+		SetLease(t, values, nulls, req, *token, now);
 		values[Anum_leases_permits - 1] = (Datum) 0;
 		nulls[Anum_leases_permits - 1] = true;
 		StoreUpdate(t);
@@ -583,8 +639,7 @@ GrantInSlot(StoreTable *t, AcquireRequest *req, NameRows *rows, int64 *token)
 	values[Anum_leases_slot - 1] = Int32GetDatum(reused ? reused->slot : rows->max_slot + 1);
 	nulls[Anum_leases_name - 1] = false;
 	nulls[Anum_leases_slot - 1] = false;
-	SetLease(values, nulls, req->kind, req->holder, *token, req->ttl, now,
-			 TimestampPlus(now, req->ttl_usecs));
+	SetLease(t, values, nulls, req, *token, now);
 	values[Anum_leases_permits - 1] = (Datum) 0;
 	nulls[Anum_leases_permits - 1] = true;
 	if (reused)
@@ -631,7 +686,7 @@ Decide(StoreTable *t, AcquireRequest *req, NameRows *rows, int64 *token,
 		LeaseRow   *row = i < 0 ? rows->head : &rows->slots[i];
 
 		if (StateOf(row, now, NULL) == LEASE_LIVE && row->owner == GetUserId() &&
-			TextEqual(row->holder, req->holder))
+			row->session == req->session && TextEqual(row->holder, req->holder))
 		{
 			if (row->kind != req->kind)
 				ereport(ERROR,
@@ -685,6 +740,24 @@ Decide(StoreTable *t, AcquireRequest *req, NameRows *rows, int64 *token,
 					  req->kind))
 		return ACQUIRE_BUSY;
 
+	/* leases of ended sessions this grant goes past must stay ended */
+	for (int i = -1; i < rows->nslots; i++)
+	{
+		LeaseRow   *row = i < 0 ? rows->head : &rows->slots[i];
+
+		if (row->session == 0 || StateOf(row, now, req) != LEASE_EXPIRED)
+			continue;
+		switch (SessionPinEnded(row->session))
+		{
+			case SESSION_PIN_ENDED:
+				break;
+			case SESSION_PIN_LIVE:
+				return ACQUIRE_RETRY;
+			case SESSION_PIN_BUSY:
+				return ACQUIRE_BUSY;
+		}
+	}
+
 	if (req->kind == LEASE_KIND_EXCLUSIVE)
 		return GrantExclusive(t, req, rows, token);
 	return GrantInSlot(t, req, rows, token);
@@ -717,8 +790,7 @@ GrantNewName(StoreTable *t, AcquireRequest *req, int64 *token)
 	values[Anum_leases_slot - 1] = Int32GetDatum(0);
 	nulls[Anum_leases_name - 1] = false;
 	nulls[Anum_leases_slot - 1] = false;
-	SetLease(values, nulls, LEASE_KIND_EXCLUSIVE, req->holder, *token,
-			 req->ttl, now, TimestampPlus(now, req->ttl_usecs));
+	SetLease(t, values, nulls, req, *token, now);
 	values[Anum_leases_permits - 1] = (Datum) 0;
 	nulls[Anum_leases_permits - 1] = true;
 	if (!StoreInsert(t))
@@ -734,7 +806,15 @@ TryAcquire(AcquireRequest *req, int64 *token, TimestampTz *retry_at)
 	StoreTable	t;
 	AcquireOutcome outcome;
 
-	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
+	/* a session can end while its lock is waited for */
+	if (req->session != 0)
+	{
+		SessionInfo info;
+
+		SessionRequireOpen(req->session, &info);
+		req->session_end = info.expires_at;
+	}
+	LeasesOpen(&t);
 	for (;;)
 	{
 		NameRows	rows;
@@ -855,22 +935,75 @@ Acquire(AcquireRequest *req, int64 wait_usecs, int64 *token)
 	return true;
 }
 
+/* What a request is before its arguments are read. */
+static void
+RequestInit(AcquireRequest *req, char kind)
+{
+	memset(req, 0, sizeof(AcquireRequest));
+	req->funcname = kind == LEASE_KIND_EXCLUSIVE ? "lockservice.lock_acquire()" :
+		kind == LEASE_KIND_SHARED ? "lockservice.lock_acquire_shared()" :
+		"lockservice.sem_acquire()";
+	req->kind = kind;
+	req->lock_delay = -1;
+}
+
 /* Arguments common to the acquire functions: name, holder, ttl, wait. */
 static int64
 AcquireArguments(FunctionCallInfo fcinfo, AcquireRequest *req, char kind,
 				 int ttl_arg)
 {
-	req->funcname = kind == LEASE_KIND_EXCLUSIVE ? "lockservice.lock_acquire()" :
-		kind == LEASE_KIND_SHARED ? "lockservice.lock_acquire_shared()" :
-		"lockservice.sem_acquire()";
+	RequestInit(req, kind);
 	req->name = InputName(fcinfo, 0, "name");
 	req->holder = InputHolder(fcinfo, 1);
-	req->kind = kind;
-	req->permits = 0;
 	req->ttl_usecs = InputTtl(fcinfo, ttl_arg, false);
 	req->ttl = PG_GETARG_INTERVAL_P(ttl_arg);
-	req->lock_delay = -1;
 	return InputWait(fcinfo, ttl_arg + 1);
+}
+
+/*
+ * A request kept by session: the session's holder, no ttl of its own.  The
+ * session must be the current role's, and open.
+ */
+static void
+RequestInSession(AcquireRequest *req, int64 session)
+{
+	SessionInfo info;
+
+	SessionRequireOpen(session, &info);
+	req->session = session;
+	req->session_end = info.expires_at;
+	req->holder = info.holder;
+	req->ttl = palloc0(sizeof(Interval));
+	req->ttl_usecs = 0;
+}
+
+/* Arguments of the acquires in a session: name, session, [permits,] wait. */
+static int64
+SessionAcquireArguments(FunctionCallInfo fcinfo, AcquireRequest *req,
+						char kind, int wait_arg)
+{
+	int64		wait_usecs;
+
+	RequestInit(req, kind);
+	req->name = InputName(fcinfo, 0, "name");
+	wait_usecs = InputWait(fcinfo, wait_arg);
+	RequestInSession(req, InputSession(fcinfo, 1));
+	return wait_usecs;
+}
+
+/* The permits argument of sem_acquire(), into req. */
+static void
+PermitsArgument(FunctionCallInfo fcinfo, int argno, AcquireRequest *req)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("permits must not be NULL")));
+	req->permits = PG_GETARG_INT32(argno);
+	if (req->permits <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("permits must be positive, not %d", req->permits)));
 }
 
 /* A lock acquire of kind, as the SQL functions return it. */
@@ -918,18 +1051,295 @@ sem_acquire(PG_FUNCTION_ARGS)
 	int64		wait_usecs = AcquireArguments(fcinfo, &req, LEASE_KIND_PERMIT, 3);
 	int64		token;
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("permits must not be NULL")));
-	req.permits = PG_GETARG_INT32(2);
-	if (req.permits <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("permits must be positive, not %d", req.permits)));
+	PermitsArgument(fcinfo, 2, &req);
 	if (!Acquire(&req, wait_usecs, &token))
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(token);
+}
+
+/* An acquire of kind in a session, as the SQL functions return it. */
+static Datum
+AcquireLockInSession(FunctionCallInfo fcinfo, char kind)
+{
+	AcquireRequest req;
+	int64		wait_usecs = SessionAcquireArguments(fcinfo, &req, kind, 2);
+	int64		token;
+
+	if (!Acquire(&req, wait_usecs, &token))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(token);
+}
+
+/*
+ * SQL: lockservice.lock_acquire(name, session, wait): an exclusive lease
+ * kept by session (lockservice.session_open()) instead of a ttl of its
+ * own; its token, or NULL when not granted within wait.
+ */
+Datum
+lock_acquire_session(PG_FUNCTION_ARGS)
+{
+	return AcquireLockInSession(fcinfo, LEASE_KIND_EXCLUSIVE);
+}
+
+/* SQL: lockservice.lock_acquire_shared(name, session, wait) */
+Datum
+lock_acquire_shared_session(PG_FUNCTION_ARGS)
+{
+	return AcquireLockInSession(fcinfo, LEASE_KIND_SHARED);
+}
+
+/* SQL: lockservice.sem_acquire(name, session, permits, wait) */
+Datum
+sem_acquire_session(PG_FUNCTION_ARGS)
+{
+	AcquireRequest req;
+	int64		wait_usecs = SessionAcquireArguments(fcinfo, &req, LEASE_KIND_PERMIT, 3);
+	int64		token;
+
+	PermitsArgument(fcinfo, 2, &req);
+	if (!Acquire(&req, wait_usecs, &token))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(token);
+}
+
+/* Byte order of two requests' names: the order a multi-lock takes them in. */
+static int
+CompareRequestNames(const void *a, const void *b)
+{
+	const AcquireRequest *ra = (const AcquireRequest *) a;
+	const AcquireRequest *rb = (const AcquireRequest *) b;
+	int			la = VARSIZE_ANY_EXHDR(ra->name);
+	int			lb = VARSIZE_ANY_EXHDR(rb->name);
+	int			c = memcmp(VARDATA_ANY(ra->name), VARDATA_ANY(rb->name), Min(la, lb));
+
+	if (c != 0)
+		return c;
+	return (la > lb) - (la < lb);
+}
+
+/*
+ * One attempt at every name of a multi-lock, in name order, in a
+ * subtransaction: kept when every name was granted, else rolled back, so
+ * that nothing stays held.  *blocked is the name that was not granted.
+ */
+static AcquireOutcome
+TryAcquireAll(AcquireRequest *reqs, int n, int64 *tokens, int *blocked,
+			  TimestampTz *retry_at)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	AcquireOutcome outcome = ACQUIRE_GRANTED;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	WaitAttemptSubtransaction(true);
+	for (int i = 0; i < n && outcome == ACQUIRE_GRANTED; i++)
+	{
+		*retry_at = DT_NOEND;
+		outcome = TryAcquire(&reqs[i], &tokens[reqs[i].position], retry_at);
+		if (outcome != ACQUIRE_GRANTED)
+			*blocked = i;
+	}
+	if (outcome == ACQUIRE_GRANTED)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	WaitAttemptSubtransaction(false);
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return outcome;
+}
+
+/*
+ * Acquire exclusive leases of every name of reqs, all or nothing, waiting
+ * up to wait_usecs (-1: no limit) while holding none of them.  Names are
+ * taken in byte order; an attempt that finds one not free gives back the
+ * ones it took and sleeps in the queue of that one.  The waiter keeps its
+ * place in line (its arrival) when it moves to another name's queue, and on
+ * every name of the set it steps back only for earlier waiters: the oldest
+ * waiter is never passed over, so overlapping sets neither deadlock nor
+ * starve one another.
+ */
+static bool
+AcquireAll(AcquireRequest *reqs, int n, int64 wait_usecs, int64 *tokens)
+{
+	TimestampTz deadline;
+	MemoryContext attempt_context;
+	MemoryContext old_context;
+	LockWait	wait;
+	bool		waiting = false;
+	int			queued_on = -1;
+	bool		granted = false;
+
+	CheckWritable("lockservice.lock_acquire_all()");
+	deadline = TimestampPlus(GetCurrentTimestamp(), wait_usecs);
+	for (int i = 0; i < n; i++)
+		WaitWakeAtTransactionEnd(VARDATA_ANY(reqs[i].name),
+								 VARSIZE_ANY_EXHDR(reqs[i].name));
+
+	attempt_context = AllocSetContextCreate(CurrentMemoryContext,
+											"lockservice acquire attempt",
+											ALLOCSET_SMALL_SIZES);
+	for (;;)
+	{
+		TimestampTz retry_at = DT_NOEND;
+		AcquireOutcome outcome;
+		TimestampTz now;
+		int			blocked = 0;
+
+		old_context = MemoryContextSwitchTo(attempt_context);
+		outcome = TryAcquireAll(reqs, n, tokens, &blocked, &retry_at);
+		MemoryContextSwitchTo(old_context);
+		MemoryContextReset(attempt_context);
+
+		if (outcome == ACQUIRE_GRANTED)
+		{
+			granted = true;
+			break;
+		}
+		now = GetCurrentTimestamp();
+		if (now >= deadline)
+			break;
+		if (!waiting || blocked != queued_on)
+		{
+			/* from here on no wake-up of that name is missed: try again */
+			if (!waiting)
+			{
+				WaitBegin(&wait, VARDATA_ANY(reqs[blocked].name),
+						  VARSIZE_ANY_EXHDR(reqs[blocked].name), LEASE_KIND_EXCLUSIVE);
+				StatsWaiting(true);
+				for (int i = 0; i < n; i++)
+					reqs[i].wait = &wait;
+				waiting = true;
+			}
+			else
+				WaitMove(&wait, VARDATA_ANY(reqs[blocked].name),
+						 VARSIZE_ANY_EXHDR(reqs[blocked].name), LEASE_KIND_EXCLUSIVE);
+			queued_on = blocked;
+			continue;
+		}
+		if (outcome == ACQUIRE_BUSY)
+			retry_at = TimestampPlus(now, BUSY_RECHECK_USECS);
+		WaitSleep(&wait, Min(deadline, retry_at));
+	}
+	if (waiting)
+	{
+		WaitEnd(&wait);
+		StatsWaiting(false);
+	}
+	MemoryContextDelete(attempt_context);
+
+	if (!granted)
+	{
+		StatsCount(STATS_ACQUIRE_TIMEOUTS);
+		return false;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		StatsCount(STATS_ACQUIRES);
+		if (waiting)
+			StatsCount(STATS_ACQUIRES_WAITED);
+	}
+	return true;
+}
+
+/*
+ * The names of a multi-lock (argument 0) into requests of kind exclusive,
+ * sorted; NULL, empty and repeated names are refused.
+ */
+static AcquireRequest *
+MultiLockNames(FunctionCallInfo fcinfo, int *n)
+{
+	ArrayType  *array;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	AcquireRequest *reqs;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("names must not be NULL")));
+	array = PG_GETARG_ARRAYTYPE_P(0);
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elem_nulls, n);
+	if (*n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("names must not be empty"),
+				 errhint("Give at least one lock name.")));
+	reqs = palloc(sizeof(AcquireRequest) * *n);
+	for (int i = 0; i < *n; i++)
+	{
+		if (elem_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("names must not contain NULL")));
+		RequestInit(&reqs[i], LEASE_KIND_EXCLUSIVE);
+		reqs[i].funcname = "lockservice.lock_acquire_all()";
+		reqs[i].name = CheckName(DatumGetTextPP(elems[i]), "name");
+		reqs[i].position = i;
+	}
+	qsort(reqs, *n, sizeof(AcquireRequest), CompareRequestNames);
+	for (int i = 1; i < *n; i++)
+		if (CompareRequestNames(&reqs[i - 1], &reqs[i]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("name \"%s\" is given more than once",
+							text_to_cstring(reqs[i].name))));
+	return reqs;
+}
+
+/* The tokens of a multi-lock, in the order of its names, or NULL. */
+static Datum
+MultiLockResult(FunctionCallInfo fcinfo, AcquireRequest *reqs, int n,
+				int64 wait_usecs)
+{
+	int64	   *tokens = palloc(sizeof(int64) * n);
+	Datum	   *datums = palloc(sizeof(Datum) * n);
+
+	if (!AcquireAll(reqs, n, wait_usecs, tokens))
+		PG_RETURN_NULL();
+	for (int i = 0; i < n; i++)
+		datums[i] = Int64GetDatum(tokens[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(datums, n, INT8OID, sizeof(int64),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * SQL: lockservice.lock_acquire_all(names, holder, ttl, wait): exclusive
+ * leases of every name, all or nothing; their tokens in the order of names,
+ * or NULL when they were not all granted within wait (then none is held).
+ */
+Datum
+lock_acquire_all(PG_FUNCTION_ARGS)
+{
+	int			n;
+	AcquireRequest *reqs = MultiLockNames(fcinfo, &n);
+	text	   *holder = InputHolder(fcinfo, 1);
+	int64		ttl_usecs = InputTtl(fcinfo, 2, false);
+	int64		wait_usecs = InputWait(fcinfo, 3);
+
+	for (int i = 0; i < n; i++)
+	{
+		reqs[i].holder = holder;
+		reqs[i].ttl = PG_GETARG_INTERVAL_P(2);
+		reqs[i].ttl_usecs = ttl_usecs;
+	}
+	return MultiLockResult(fcinfo, reqs, n, wait_usecs);
+}
+
+/* SQL: lockservice.lock_acquire_all(names, session, wait): the same in a session. */
+Datum
+lock_acquire_all_session(PG_FUNCTION_ARGS)
+{
+	int			n;
+	AcquireRequest *reqs = MultiLockNames(fcinfo, &n);
+	int64		session = InputSession(fcinfo, 1);
+	int64		wait_usecs = InputWait(fcinfo, 2);
+
+	for (int i = 0; i < n; i++)
+		RequestInSession(&reqs[i], session);
+	return MultiLockResult(fcinfo, reqs, n, wait_usecs);
 }
 
 /*
@@ -999,11 +1409,19 @@ lock_renew(PG_FUNCTION_ARGS)
 	bool		renewed = false;
 
 	OwnLeaseCallStart(fcinfo, "lockservice.lock_renew()", &name, &token);
-	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
+	LeasesOpen(&t);
 	if (LockLease(&t, name, token, LockTupleNoKeyExclusive, false, &lease))
 	{
 		Interval   *ttl = PG_ARGISNULL(2) ? lease.ttl : PG_GETARG_INTERVAL_P(2);
 		bool	   *nulls;
+
+		if (lease.session != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LS_KEPT_BY_SESSION),
+					 errmsg("the lease of \"%s\" under token " INT64_FORMAT " is kept by session " INT64_FORMAT,
+							text_to_cstring(name), token, lease.session),
+					 errdetail("A lock in a session has no ttl of its own: it ends with its session."),
+					 errhint("Renew the session with lockservice.session_renew().")));
 
 		if (ttl_usecs < 0)
 			ttl_usecs = IntervalToMicroseconds(ttl);
@@ -1029,7 +1447,7 @@ EndLockedLease(StoreTable *t, text *name, const LeaseRow *lease,
 	NoteReleasedRow();
 	StoreUpdate(t);
 	LeaseEvent(event, name, lease->kind, lease->holder, lease->owner,
-			   lease->token, NULL);
+			   lease->token, lease->session, NULL);
 }
 
 /*
@@ -1047,7 +1465,7 @@ lock_release(PG_FUNCTION_ARGS)
 
 	OwnLeaseCallStart(fcinfo, "lockservice.lock_release()", &name, &token);
 	DurabilityReleaseBegin();
-	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
+	LeasesOpen(&t);
 	if (LockLease(&t, name, token, LockTupleExclusive, false, &lease))
 	{
 		EndLockedLease(&t, name, &lease, LEASE_EVENT_RELEASED);
@@ -1074,7 +1492,7 @@ lock_check(PG_FUNCTION_ARGS)
 	bool		held;
 
 	OwnLeaseCallStart(fcinfo, "lockservice.lock_check()", &name, &token);
-	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
+	LeasesOpen(&t);
 	held = LockLease(&t, name, token, LockTupleKeyShare, false, &lease);
 	StoreClose(&t);
 	PG_RETURN_BOOL(held);
@@ -1096,7 +1514,7 @@ force_release(PG_FUNCTION_ARGS)
 
 	CheckWritable("lockservice.force_release()");
 	WaitWakeAtTransactionEnd(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
-	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
+	LeasesOpen(&t);
 	for (;;)
 	{
 		NameRows	rows;
@@ -1143,13 +1561,13 @@ lock_holder(PG_FUNCTION_ARGS)
 	NameRows	rows;
 
 	InitMaterializedSRF(fcinfo, 0);
-	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
+	LeasesOpen(&t);
 	ReadName(&t, name, &rows);
 	for (int i = -1; i < rows.nslots; i++)
 	{
 		LeaseRow   *row = i < 0 ? rows.head : &rows.slots[i];
-		Datum		values[6];
-		bool		nulls[6] = {0};
+		Datum		values[7];
+		bool		nulls[7] = {0};
 
 		if (row == NULL || StateOf(row, now, NULL) != LEASE_LIVE)
 			continue;
@@ -1160,6 +1578,9 @@ lock_holder(PG_FUNCTION_ARGS)
 										row->kind == LEASE_KIND_SHARED ? "shared" : "permit");
 		values[4] = TimestampTzGetDatum(row->granted_at);
 		values[5] = TimestampTzGetDatum(row->expires_at);
+		/* 1.5 added the session */
+		values[6] = Int64GetDatum(row->session);
+		nulls[6] = (row->session == 0);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	StoreClose(&t);
@@ -1189,6 +1610,120 @@ set_lock_delay(PG_FUNCTION_ARGS)
 	ScheduleNoteDue(0);			/* a shorter delay: rows may go sooner */
 	LockOptionsSetDelay(name, PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1));
 	PG_RETURN_VOID();
+}
+
+/* A lease of a session: its name and token. */
+typedef struct SessionLease
+{
+	text	   *name;
+	int64		token;
+} SessionLease;
+
+/*
+ * The leases of a session that have not been released, as (name, token)
+ * in a palloc'd array of *n, found through leases_session_idx: those an
+ * open transaction is granting in the session too.
+ */
+static SessionLease *
+SessionLeases(StoreTable *t, int64 session, int *n)
+{
+	Relation	index = index_open(StoreRelationOid(LEASES_SESSION_INDEX),
+								   AccessShareLock);
+	ScanKeyData key;
+	IndexScanDesc scan;
+	StoreReadResult found;
+	int			capacity = 16;
+	SessionLease *leases = palloc(sizeof(SessionLease) * capacity);
+
+	*n = 0;
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(session));
+	scan = StoreRangeBeginOn(t, index, &key, 1);
+	while ((found = StoreRangeNext(t, scan)) != STORE_ABSENT)
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(t->row, Anum_leases_session, &isnull);
+
+		if (isnull || DatumGetInt64(value) != session)
+			continue;
+		(void) slot_getattr(t->row, Anum_leases_released_at, &isnull);
+		if (!isnull && found != STORE_BUSY)
+			continue;
+		if (*n == capacity)
+		{
+			capacity *= 2;
+			leases = repalloc(leases, sizeof(SessionLease) * capacity);
+		}
+		leases[*n].name = DatumGetTextPCopy(slot_getattr(t->row, Anum_leases_name, &isnull));
+		leases[*n].token = DatumGetInt64(slot_getattr(t->row, Anum_leases_token, &isnull));
+		(*n)++;
+	}
+	StoreRangeEnd(scan);
+	index_close(index, AccessShareLock);
+	return leases;
+}
+
+/*
+ * SQL: lockservice.session_close(session) ends the current role's open
+ * session and releases every lease in it (each with its "released" event);
+ * false when it was not open (closed, expired, unknown or another role's).
+ */
+Datum
+session_close(PG_FUNCTION_ARGS)
+{
+	int64		session = InputSession(fcinfo, 0);
+	StoreTable	t;
+	SessionLease *leases;
+	int			n;
+
+	CheckWritable("lockservice.session_close()");
+	WaitNoteTransactionUse();
+	if (!SessionExpireNow(session))
+		PG_RETURN_BOOL(false);
+
+	/*
+	 * The session has ended (in this transaction): no lease can be granted
+	 * in it any more, and one being granted is waited for by LockLease().
+	 */
+	LeasesOpen(&t);
+	leases = SessionLeases(&t, session, &n);
+	for (int i = 0; i < n; i++)
+	{
+		LeaseRow	lease;
+
+		WaitWakeAtTransactionEnd(VARDATA_ANY(leases[i].name),
+								 VARSIZE_ANY_EXHDR(leases[i].name));
+		if (LockLease(&t, leases[i].name, leases[i].token, LockTupleExclusive,
+					  true, &lease) && lease.session == session)
+		{
+			EndLockedLease(&t, leases[i].name, &lease, LEASE_EVENT_RELEASED);
+			StatsCount(STATS_RELEASES);
+		}
+	}
+	StoreClose(&t);
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * Delete the rows of the sessions that have ended and that no lease (not
+ * released) refers to any more: a lease of an ended session goes first,
+ * reaped like any other, so that its lock-delay counts from its session's
+ * end.
+ */
+static void
+ReapSessions(StoreTable *t, TimestampTz now, TimestampTz *next_due)
+{
+	int			n;
+	int64	   *ended = SessionsEnded(now, next_due, &n);
+
+	for (int i = 0; i < n; i++)
+	{
+		int			nleases;
+
+		pfree(SessionLeases(t, ended[i], &nleases));
+		if (nleases == 0)
+			(void) SessionDeleteEnded(ended[i]);
+	}
+	pfree(ended);
 }
 
 /* What the reaper did with one row. */
@@ -1244,6 +1779,13 @@ ReapRow(StoreTable *t, TimestampTz now, TimestampTz *next_due)
 			return REAP_KEPT;
 		}
 	}
+	/* a session being renewed right now has not ended */
+	if (is_expired && lease.session != 0 &&
+		SessionPinEnded(lease.session) != SESSION_PIN_ENDED)
+	{
+		*next_due = now;		/* look again next round */
+		return REAP_KEPT;
+	}
 	if (StoreLockTid(t, &lease.tid, LockTupleExclusive, false) != STORE_LOCKED)
 	{
 		*next_due = now;		/* busy: look again next round */
@@ -1251,7 +1793,7 @@ ReapRow(StoreTable *t, TimestampTz now, TimestampTz *next_due)
 	}
 	if (is_expired)
 		LeaseEvent(LEASE_EVENT_EXPIRED, name, lease.kind, lease.holder,
-				   lease.owner, lease.token, NULL);
+				   lease.owner, lease.token, lease.session, NULL);
 	StoreDelete(t);
 	WaitWakeAtTransactionEnd(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
 	return is_expired ? REAP_EXPIRED : REAP_DELETED;
@@ -1288,28 +1830,42 @@ LeaseReapEnded(int max_rows, BlockNumber *block, bool *more,
 	row_context = AllocSetContextCreate(CurrentMemoryContext,
 										"lockservice reaper row",
 										ALLOCSET_SMALL_SIZES);
-	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
-	scan = StoreBeginScan(&t, GetActiveSnapshot(), *block);
-	while (StoreScanNext(&t, scan))
+	LeasesOpen(&t);
+	/* each session's end is read once a batch (a pin checks it again) */
+	reap_session_ends = t.natts >= Anum_leases_session ? SessionCacheCreate() : NULL;
+	PG_TRY();
 	{
-		MemoryContext old_context = MemoryContextSwitchTo(row_context);
-		ReapResult	result = ReapRow(&t, now, next_due);
-
-		MemoryContextSwitchTo(old_context);
-		MemoryContextReset(row_context);
-		if (result == REAP_KEPT)
-			continue;
-		if (result == REAP_EXPIRED)
-			expired++;
-		if (++deleted >= max_rows)
+		scan = StoreBeginScan(&t, GetActiveSnapshot(), *block);
+		while (StoreScanNext(&t, scan))
 		{
-			/* the rest of this row's block and the blocks after it */
-			*block = ItemPointerGetBlockNumber(&t.row->tts_tid);
-			*more = true;
-			break;
+			MemoryContext old_context = MemoryContextSwitchTo(row_context);
+			ReapResult	result = ReapRow(&t, now, next_due);
+
+			MemoryContextSwitchTo(old_context);
+			MemoryContextReset(row_context);
+			if (result == REAP_KEPT)
+				continue;
+			if (result == REAP_EXPIRED)
+				expired++;
+			if (++deleted >= max_rows)
+			{
+				/* the rest of this row's block and the blocks after it */
+				*block = ItemPointerGetBlockNumber(&t.row->tts_tid);
+				*more = true;
+				break;
+			}
 		}
+		table_endscan(scan);
+		if (!*more && reap_session_ends != NULL)
+			ReapSessions(&t, now, next_due);
 	}
-	table_endscan(scan);
+	PG_FINALLY();
+	{
+		if (reap_session_ends != NULL)
+			hash_destroy(reap_session_ends);
+		reap_session_ends = NULL;
+	}
+	PG_END_TRY();
 	StoreClose(&t);
 	MemoryContextDelete(row_context);
 	*released = deleted - expired;

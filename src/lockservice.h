@@ -22,6 +22,8 @@
 #define ERRCODE_LS_PREPARE_REFUSED		MAKE_SQLSTATE('L','S','0','0','3')
 #define ERRCODE_LS_KIND_MISMATCH		MAKE_SQLSTATE('L','S','0','0','4')
 #define ERRCODE_LS_NOT_EXCLUSIVE		MAKE_SQLSTATE('L','S','0','0','5')
+#define ERRCODE_LS_SESSION_NOT_OPEN		MAKE_SQLSTATE('L','S','0','0','6')
+#define ERRCODE_LS_KEPT_BY_SESSION		MAKE_SQLSTATE('L','S','0','0','7')
 
 /* schema and objects created by sql/lockservice--1.0.sql */
 #define LOCKSERVICE_SCHEMA		"lockservice"
@@ -36,6 +38,10 @@
 #define LOCK_OPTIONS_PKEY		"lock_options_pkey"
 #define HISTORY_TABLE			"history"
 #define HISTORY_AT_INDEX		"history_at_idx"
+#define SESSIONS_TABLE			"sessions"
+#define SESSIONS_PKEY			"sessions_pkey"
+#define SESSIONS_SEQUENCE		"session_seq"
+#define LEASES_SESSION_INDEX	"leases_session_idx"
 
 /* columns of lockservice.leases */
 #define Anum_leases_name		1
@@ -49,7 +55,18 @@
 #define Anum_leases_expires_at	9
 #define Anum_leases_released_at 10
 #define Anum_leases_permits		11
-#define Natts_leases			11
+#define Anum_leases_session		12	/* from 1.5 on */
+#define Natts_leases			12
+#define Natts_leases_1_4		11	/* before sessions */
+
+/* columns of lockservice.sessions (1.5) */
+#define Anum_sessions_id		1
+#define Anum_sessions_holder	2
+#define Anum_sessions_owner		3
+#define Anum_sessions_ttl		4
+#define Anum_sessions_opened_at 5
+#define Anum_sessions_expires_at 6
+#define Natts_sessions			6
 
 /* columns of lockservice.lock_options */
 #define Anum_lock_options_name	1
@@ -89,10 +106,12 @@ extern bool lockservice_sync_grants;
 extern void ErrorExtensionDropped(const char *relname);
 extern int64 IntervalToMicroseconds(const Interval *span);
 extern text *InputName(FunctionCallInfo fcinfo, int argno, const char *what);
+extern text *CheckName(text *value, const char *what);
 extern text *InputHolder(FunctionCallInfo fcinfo, int argno);
 extern int64 InputToken(FunctionCallInfo fcinfo, int argno);
 extern int64 InputTtl(FunctionCallInfo fcinfo, int argno, bool null_ok);
 extern int64 InputWait(FunctionCallInfo fcinfo, int argno);
+extern int64 InputSession(FunctionCallInfo fcinfo, int argno);
 extern void CheckWritable(const char *funcname);
 
 #endif							/* LOCKSERVICE_H */

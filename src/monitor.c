@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 
 #include "lockservice.h"
+#include "session.h"
 #include "store.h"
 #include "wait.h"
 
@@ -213,6 +214,7 @@ lease_classes(PG_FUNCTION_ARGS)
 	HASHCTL		ctl = {0};
 	HTAB	   *classes;
 	HTAB	   *waited;
+	HTAB	   *session_ends;
 	HASH_SEQ_STATUS seq;
 	ClassEntry *entry;
 	ClassEntry **sorted;
@@ -249,7 +251,9 @@ lease_classes(PG_FUNCTION_ARGS)
 						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	waited = WaitedNames();
 
-	StoreOpen(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases);
+	StoreOpenLayouts(&t, LEASES_TABLE, LEASES_PKEY, Natts_leases_1_4, Natts_leases);
+	/* a lock in a session ends with it: each session is read once */
+	session_ends = t.natts >= Anum_leases_session ? SessionCacheCreate() : NULL;
 	scan = StoreBeginScan(&t, GetActiveSnapshot(), 0);
 	while (StoreScanNext(&t, scan))
 	{
@@ -261,7 +265,16 @@ lease_classes(PG_FUNCTION_ARGS)
 		if (!isnull)
 			continue;
 		expires_at = DatumGetTimestampTz(slot_getattr(t.row, Anum_leases_expires_at, &isnull));
-		if (isnull || expires_at <= now)
+		if (session_ends != NULL)
+		{
+			Datum		session = slot_getattr(t.row, Anum_leases_session, &isnull);
+
+			if (!isnull)
+				expires_at = SessionEndOf(DatumGetInt64(session),
+										  DatumGetTimestampTz(slot_getattr(t.row, Anum_leases_granted_at, &isnull)),
+										  session_ends);
+		}
+		if (expires_at <= now)
 			continue;
 		kind = DatumGetChar(slot_getattr(t.row, Anum_leases_kind, &isnull));
 		MemoryContextSwitchTo(row_context);

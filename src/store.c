@@ -30,6 +30,7 @@
 #include "catalog/namespace.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
+#include "nodes/primnodes.h"
 #include "storage/lmgr.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -82,16 +83,30 @@ StoreOpenTable(const char *relname, LOCKMODE mode)
 void
 StoreOpen(StoreTable *t, const char *relname, const char *pkeyname, int natts)
 {
+	StoreOpenLayouts(t, relname, pkeyname, natts, natts);
+}
+
+/*
+ * Open a table that has between min_natts and max_natts columns: the
+ * layouts of the versions this library serves (a newer library runs the
+ * older version's tables until ALTER EXTENSION UPDATE).  t->natts says
+ * which one it is.
+ */
+void
+StoreOpenLayouts(StoreTable *t, const char *relname, const char *pkeyname,
+				 int min_natts, int max_natts)
+{
 	TupleDesc	desc;
 
 	t->rel = StoreOpenTable(relname, RowExclusiveLock);
 	desc = RelationGetDescr(t->rel);
-	if (desc->natts != natts)
+	if (desc->natts < min_natts || desc->natts > max_natts)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s.%s\" does not have the layout this library expects",
 						LOCKSERVICE_SCHEMA, relname),
 				 errhint("Update the extension with ALTER EXTENSION lockservice UPDATE, or restart the server after installing a new version.")));
+	t->natts = desc->natts;
 	t->pkey = index_open(StoreRelationOid(pkeyname), RowExclusiveLock);
 	t->nkeys = IndexRelationGetNumberOfKeyAttributes(t->pkey);
 	t->row = table_slot_create(t->rel, NULL);
@@ -136,6 +151,19 @@ IndexScanDesc
 StoreRangeBegin(StoreTable *t, ScanKey keys, int nkeys)
 {
 	IndexScanDesc scan = IndexBeginScan(t->rel, t->pkey, &t->dirty, nkeys, 0);
+
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	return scan;
+}
+
+/*
+ * The same through another index of the table (opened by the caller),
+ * whose leading columns equal keys.
+ */
+IndexScanDesc
+StoreRangeBeginOn(StoreTable *t, Relation index, ScanKey keys, int nkeys)
+{
+	IndexScanDesc scan = IndexBeginScan(t->rel, index, &t->dirty, nkeys, 0);
 
 	index_rescan(scan, keys, nkeys, NULL, 0);
 	return scan;
@@ -269,6 +297,43 @@ StoreNewRow(StoreTable *t, bool **nulls)
 }
 
 /*
+ * Partial indexes: only "WHERE column IS NOT NULL [AND ...]" predicates,
+ * which need no executor to evaluate (lockservice's own
+ * leases_session_idx is one).
+ */
+static bool
+StoreNotNullPredicateKnown(IndexInfo *info)
+{
+	ListCell   *lc;
+
+	foreach(lc, info->ii_Predicate)
+	{
+		NullTest   *test = (NullTest *) lfirst(lc);
+
+		if (!IsA(test, NullTest) || test->nulltesttype != IS_NOT_NULL ||
+			test->argisrow || !IsA(test->arg, Var))
+			return false;
+	}
+	return true;
+}
+
+/* Whether row belongs in a partial index of StoreNotNullPredicateKnown(). */
+static bool
+StoreNotNullPredicateHolds(IndexInfo *info, TupleTableSlot *row)
+{
+	ListCell   *lc;
+
+	foreach(lc, info->ii_Predicate)
+	{
+		NullTest   *test = (NullTest *) lfirst(lc);
+
+		if (slot_attisnull(row, ((Var *) test->arg)->varattno))
+			return false;
+	}
+	return true;
+}
+
+/*
  * Insert index entries for t->newrow, checking unique indexes with
  * unique_check: UNIQUE_CHECK_PARTIAL only reports a possible conflict
  * (returning false) without waiting or raising an error.  unchanged says
@@ -293,13 +358,19 @@ StoreInsertIndexes(StoreTable *t, IndexUniqueCheck unique_check, bool unchanged)
 		index = (indexid == RelationGetRelid(t->pkey)) ? t->pkey :
 			index_open(indexid, RowExclusiveLock);
 		info = BuildIndexInfo(index);
-		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL ||
-			info->ii_ExclusionOps != NULL)
+		if (info->ii_Expressions != NIL || info->ii_ExclusionOps != NULL ||
+			!StoreNotNullPredicateKnown(info))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("index \"%s\" on a lockservice table is not supported",
 							RelationGetRelationName(index)),
-					 errhint("Drop it: lockservice tables take only plain column indexes.")));
+					 errhint("Drop it: lockservice tables take only plain column indexes (partial ones only WHERE column IS NOT NULL).")));
+		if (!StoreNotNullPredicateHolds(info, t->newrow))
+		{
+			if (index != t->pkey)
+				index_close(index, NoLock);
+			continue;
+		}
 		FormIndexDatum(info, t->newrow, NULL, values, isnull);
 		if (info->ii_Unique)
 			check = unique_check;

@@ -22,6 +22,7 @@ typedef struct StoreTable
 	Relation	rel;
 	Relation	pkey;
 	int			nkeys;			/* number of primary key columns */
+	int			natts;			/* number of columns the table has */
 	TupleTableSlot *row;		/* the row read or locked */
 	TupleTableSlot *newrow;		/* the row to write */
 	SnapshotData dirty;			/* latest state, committed or not */
@@ -45,6 +46,8 @@ typedef enum StoreLockResult
 
 extern void StoreOpen(StoreTable *t, const char *relname, const char *pkeyname,
 					  int natts);
+extern void StoreOpenLayouts(StoreTable *t, const char *relname,
+							 const char *pkeyname, int min_natts, int max_natts);
 extern void StoreClose(StoreTable *t);
 extern StoreReadResult StoreRead(StoreTable *t, ScanKey keys);
 extern void StoreWaitBusy(StoreTable *t);
@@ -53,6 +56,8 @@ extern StoreLockResult StoreLock(StoreTable *t, LockTupleMode mode, bool wait);
 extern StoreLockResult StoreLockTid(StoreTable *t, ItemPointer tid,
 									LockTupleMode mode, bool wait);
 extern IndexScanDesc StoreRangeBegin(StoreTable *t, ScanKey keys, int nkeys);
+extern IndexScanDesc StoreRangeBeginOn(StoreTable *t, Relation index,
+										ScanKey keys, int nkeys);
 extern StoreReadResult StoreRangeNext(StoreTable *t, IndexScanDesc scan);
 extern void StoreRangeEnd(IndexScanDesc scan);
 extern void StoreAppend(StoreTable *t);

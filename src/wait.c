@@ -118,6 +118,7 @@ static WakeName queued_name;
 /* an attempt runs in a subtransaction it may roll back: not an error */
 static bool in_attempt_subxact = false;
 static SubTransactionId attempt_subid = InvalidSubTransactionId;
+static int	attempt_depth = 0;	/* attempts within attempts (a multi-lock's) */
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -328,6 +329,7 @@ WaitXactCallback(XactEvent event, void *arg)
 			/* no waiter outlives its transaction (an error caught mid-wait) */
 			WaitLeaveQueue();
 			in_attempt_subxact = false;
+			attempt_depth = 0;
 			for (int i = 0; i < ntracked; i++)
 				WaitAddPending(&tracked[i].name);
 			if (overflow_level > 0)
@@ -347,7 +349,11 @@ WaitSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		if (in_attempt_subxact && mySubid == attempt_subid)
+		if (in_attempt_subxact && mySubid > attempt_subid)
+		{
+			/* a subtransaction within the attempt's: the attempt goes on */
+		}
+		else if (in_attempt_subxact && mySubid == attempt_subid)
 		{
 			/*
 			 * The attempt's own subtransaction: rolled back by the attempt
@@ -356,6 +362,7 @@ WaitSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 			 * if the error is caught, takes the waiter out of the queue).
 			 */
 			in_attempt_subxact = false;
+			attempt_depth = 0;
 		}
 		else
 		{
@@ -483,6 +490,30 @@ WaitBegin(LockWait *w, const char *name, int len, char kind)
 	wait_entries[MyProcIndex].active = true;
 	LWLockRelease(wait_shared->queue_lock);
 	queued_self = true;
+}
+
+/*
+ * Move to the queue of another name, keeping the place in line (the
+ * arrival): a multi-lock waits for one name at a time.  As after
+ * WaitBegin(), no wake-up of the new name is missed from here on.
+ */
+void
+WaitMove(LockWait *w, const char *name, int len, char kind)
+{
+	WakeName	old_name = queued_name;
+
+	if (w->slot < 0 || !queued_self)
+		return;
+	queued_name = WaitNameOf(name, len);
+	w->slot = queued_name.slot;
+	pg_atomic_fetch_add_u32(&wait_queued[w->slot], 1);
+	LWLockAcquire(wait_shared->queue_lock, LW_EXCLUSIVE);
+	wait_entries[MyProcIndex].kind = kind;
+	wait_entries[MyProcIndex].name_hash = queued_name.name_hash;
+	LWLockRelease(wait_shared->queue_lock);
+	pg_atomic_fetch_sub_u32(&wait_queued[old_name.slot], 1);
+	/* whoever is now first in the old queue may go */
+	WaitWakeName(&old_name);
 }
 
 /*
@@ -639,8 +670,20 @@ WaitSleep(LockWait *w, TimestampTz until)
 void
 WaitAttemptSubtransaction(bool active)
 {
-	in_attempt_subxact = active;
-	attempt_subid = active ? GetCurrentSubTransactionId() : InvalidSubTransactionId;
+	if (active)
+	{
+		/* the outermost attempt's subtransaction is the one that counts */
+		if (attempt_depth++ == 0)
+		{
+			in_attempt_subxact = true;
+			attempt_subid = GetCurrentSubTransactionId();
+		}
+		return;
+	}
+	if (attempt_depth > 0 && --attempt_depth > 0)
+		return;
+	in_attempt_subxact = false;
+	attempt_subid = InvalidSubTransactionId;
 }
 
 /* Stop waiting, and leave the queue. */

@@ -20,6 +20,7 @@ typedef struct LockWait
 
 extern void WaitInit(void);
 extern void WaitBegin(LockWait *w, const char *name, int len, char kind);
+extern void WaitMove(LockWait *w, const char *name, int len, char kind);
 extern bool WaitMustYield(LockWait *w, const char *name, int len, char kind);
 extern int	WaitersOf(const char *name, int len);
 extern uint64 WaitNameHash(const char *name, int len);

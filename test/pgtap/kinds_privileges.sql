@@ -46,8 +46,8 @@ SELECT ok(NOT pg_catalog.has_any_column_privilege('public', 'lockservice.history
 SELECT table_privs_are('lockservice', 'leases_live', 'public', ARRAY['SELECT'],
 	'PUBLIC may only SELECT lockservice.leases_live (with its kind and waiters columns)');
 SELECT columns_are('lockservice', 'leases_live',
-	ARRAY['name', 'holder', 'owner', 'token', 'granted_at', 'expires_at', 'remaining', 'kind', 'waiters'],
-	'lockservice.leases_live has the columns kind and waiters');
+	ARRAY['name', 'holder', 'owner', 'token', 'granted_at', 'expires_at', 'remaining', 'kind', 'waiters', 'session'],
+	'lockservice.leases_live has the columns kind and waiters (and session, 1.5)');
 
 -- EXECUTE
 SELECT function_privs_are('lockservice', 'lock_acquire_shared', ARRAY['text', 'text', 'interval', 'interval'],

@@ -1,4 +1,4 @@
--- test/pgtap/schema.sql: every object of lockservice 1.4 exists with the
+-- test/pgtap/schema.sql: every object of lockservice 1.5 exists with the
 -- pinned shape (DESIGN.md "SQL API", the contract's "Objects").
 --
 -- Needs: a database where the runner did CREATE EXTENSION pgtap and
@@ -6,7 +6,7 @@
 -- Everything happens in one transaction that is rolled back.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(105);
+SELECT plan(117);
 
 -- ---------------------------------------------------------------- extension
 SELECT has_schema('lockservice', 'schema lockservice exists');
@@ -15,7 +15,7 @@ SELECT has_extension('lockservice', 'lockservice',
 SELECT is((SELECT extrelocatable FROM pg_catalog.pg_extension WHERE extname = 'lockservice'),
 	false, 'extension lockservice is not relocatable');
 SELECT is((SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockservice'),
-	'1.4', 'extension version is 1.4');
+	'1.5', 'extension version is 1.5');
 
 -- pg_dump keeps leases, fences and the token counter
 SELECT set_eq(
@@ -26,8 +26,10 @@ SELECT set_eq(
 	         ('lockservice.fencing_timeline'::pg_catalog.regclass::pg_catalog.oid),
 	         ('lockservice.fencing_era'::pg_catalog.regclass::pg_catalog.oid),
 	         ('lockservice.lock_options'::pg_catalog.regclass::pg_catalog.oid),
-	         ('lockservice.history'::pg_catalog.regclass::pg_catalog.oid)$$,
-	'extconfig registers exactly leases, fences, the three token sequences, lock_options and history (pg_extension_config_dump)');
+	         ('lockservice.history'::pg_catalog.regclass::pg_catalog.oid),
+	         ('lockservice.sessions'::pg_catalog.regclass::pg_catalog.oid),
+	         ('lockservice.session_seq'::pg_catalog.regclass::pg_catalog.oid)$$,
+	'extconfig registers exactly leases, fences, the three token sequences, lock_options, history, sessions and session_seq (pg_extension_config_dump)');
 SELECT is_empty(
 	$$SELECT c FROM pg_catalog.pg_extension e, unnest(e.extcondition) c
 	   WHERE e.extname = 'lockservice' AND c <> ''$$,
@@ -74,13 +76,13 @@ SELECT is((SELECT relkind::text FROM pg_catalog.pg_class
 	'r', 'lockservice.leases is an ordinary table');
 SELECT columns_are('lockservice', 'leases',
 	ARRAY['name', 'slot', 'kind', 'holder', 'owner', 'token', 'ttl',
-	      'granted_at', 'expires_at', 'released_at', 'permits'],
+	      'granted_at', 'expires_at', 'released_at', 'permits', 'session'],
 	'lockservice.leases has exactly the pinned columns');
 SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_catalog.pg_attribute
             WHERE attrelid = 'lockservice.leases'::pg_catalog.regclass
               AND attnum > 0 AND NOT attisdropped),
 	ARRAY['name', 'slot', 'kind', 'holder', 'owner', 'token', 'ttl',
-	      'granted_at', 'expires_at', 'released_at', 'permits'],
+	      'granted_at', 'expires_at', 'released_at', 'permits', 'session'],
 	'lockservice.leases columns are in the pinned order');
 SELECT col_type_is('lockservice', 'leases', 'name', 'text', 'leases.name is text');
 SELECT col_type_is('lockservice', 'leases', 'slot', 'integer', 'leases.slot is integer');
@@ -161,7 +163,7 @@ SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_catalog.pg_at
             WHERE attrelid = 'lockservice.leases_live'::pg_catalog.regclass
               AND attnum > 0 AND NOT attisdropped),
 	ARRAY['name', 'holder', 'owner', 'token', 'granted_at', 'expires_at', 'remaining',
-	      'kind', 'waiters'],
+	      'kind', 'waiters', 'session'],
 	'lockservice.leases_live has the pinned columns in order');
 SELECT col_type_is('lockservice', 'leases_live', 'name', 'text', 'leases_live.name is text');
 SELECT col_type_is('lockservice', 'leases_live', 'holder', 'text', 'leases_live.holder is text');
@@ -333,6 +335,66 @@ SELECT is_empty(
 	                   'lockservice.advance_token_counter(bigint)'::pg_catalog.regprocedure)
 	     AND p.proparallel <> 'u'$$,
 	'the writing functions are PARALLEL UNSAFE');
+
+-- 1.5: lock sessions and multi-lock
+SELECT has_table('lockservice', 'sessions', 'table lockservice.sessions exists');
+SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_catalog.pg_attribute
+            WHERE attrelid = 'lockservice.sessions'::pg_catalog.regclass
+              AND attnum > 0 AND NOT attisdropped),
+	ARRAY['id', 'holder', 'owner', 'ttl', 'opened_at', 'expires_at'],
+	'lockservice.sessions columns are in the pinned order');
+SELECT col_is_pk('lockservice', 'sessions', 'id', 'primary key of lockservice.sessions is (id)');
+SELECT col_type_is('lockservice', 'leases', 'session', 'bigint', 'leases.session is bigint');
+SELECT col_is_null('lockservice', 'leases', 'session',
+	'leases.session is nullable (NULL: a lease with its own ttl)');
+SELECT is((SELECT pg_catalog.pg_get_indexdef('lockservice.leases_session_idx'::pg_catalog.regclass)),
+	'CREATE INDEX leases_session_idx ON lockservice.leases USING btree (session) WHERE (session IS NOT NULL)',
+	'leases_session_idx holds the locks of sessions only (other leases stay HOT-updated)');
+SELECT ok((SELECT 'fillfactor=50' = ANY (reloptions) FROM pg_catalog.pg_class
+            WHERE oid = 'lockservice.sessions'::pg_catalog.regclass),
+	'lockservice.sessions has fillfactor 50 (renewals are HOT updates)');
+SELECT is_empty(
+	$$SELECT c.relname FROM pg_catalog.pg_class c
+	   WHERE c.oid IN ('lockservice.sessions'::pg_catalog.regclass,
+	                   'lockservice.session_seq'::pg_catalog.regclass)
+	     AND (pg_catalog.has_table_privilege('public', c.oid, 'SELECT')
+	          OR pg_catalog.has_table_privilege('public', c.oid, 'INSERT')
+	          OR pg_catalog.has_table_privilege('public', c.oid, 'UPDATE')
+	          OR pg_catalog.has_table_privilege('public', c.oid, 'DELETE'))$$,
+	'PUBLIC has no privilege on lockservice.sessions and session_seq');
+SELECT ok(pg_catalog.has_table_privilege('public', 'lockservice.sessions_live', 'SELECT'),
+	'PUBLIC may read lockservice.sessions_live');
+SELECT is(pg_catalog.array_to_string(ARRAY(
+		SELECT p.oid::pg_catalog.regprocedure::text || ' ' || pg_catalog.pg_get_function_arguments(p.oid)
+		       || ' -> ' || pg_catalog.pg_get_function_result(p.oid)
+		  FROM pg_catalog.pg_proc p
+		 WHERE p.pronamespace = 'lockservice'::pg_catalog.regnamespace
+		   AND (p.proname LIKE 'session\_%'
+		        OR p.oid IN ('lockservice.lock_acquire(text,bigint,interval)'::pg_catalog.regprocedure,
+		                     'lockservice.lock_acquire_shared(text,bigint,interval)'::pg_catalog.regprocedure,
+		                     'lockservice.sem_acquire(text,bigint,integer,interval)'::pg_catalog.regprocedure)
+		        OR p.proname = 'lock_acquire_all')
+		 ORDER BY 1), E'\n'),
+	pg_catalog.array_to_string(ARRAY[
+		'lockservice.lock_acquire(text,bigint,interval) name text, session bigint, wait interval DEFAULT ''00:00:00''::interval -> bigint',
+		'lockservice.lock_acquire_all(text[],bigint,interval) names text[], session bigint, wait interval DEFAULT ''00:00:00''::interval -> bigint[]',
+		'lockservice.lock_acquire_all(text[],text,interval,interval) names text[], holder text, ttl interval DEFAULT ''00:00:30''::interval, wait interval DEFAULT ''00:00:00''::interval -> bigint[]',
+		'lockservice.lock_acquire_shared(text,bigint,interval) name text, session bigint, wait interval DEFAULT ''00:00:00''::interval -> bigint',
+		'lockservice.sem_acquire(text,bigint,integer,interval) name text, session bigint, permits integer, wait interval DEFAULT ''00:00:00''::interval -> bigint',
+		'lockservice.session_close(bigint) session bigint -> boolean',
+		'lockservice.session_open(text,interval) holder text, ttl interval DEFAULT ''00:00:30''::interval -> bigint',
+		'lockservice.session_renew(bigint,interval) session bigint, ttl interval DEFAULT NULL::interval -> boolean'], E'\n'),
+	'the session and multi-lock functions have the pinned arguments and results');
+SELECT is_empty(
+	$$SELECT p.oid::pg_catalog.regprocedure::text FROM pg_catalog.pg_proc p
+	   WHERE p.pronamespace = 'lockservice'::pg_catalog.regnamespace
+	     AND (p.proname LIKE 'session\_%' OR p.proname = 'lock_acquire_all')
+	     AND (p.proparallel <> 'u' OR p.provolatile <> 'v'
+	          OR NOT pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE'))$$,
+	'the session and multi-lock functions are VOLATILE, PARALLEL UNSAFE and executable by PUBLIC');
+SELECT is(pg_catalog.pg_get_function_arguments('lockservice.lock_holder(text)'::pg_catalog.regprocedure),
+	'name text, OUT holder text, OUT owner regrole, OUT token bigint, OUT kind text, OUT granted_at timestamp with time zone, OUT expires_at timestamp with time zone, OUT session bigint',
+	'lock_holder shows the session of each lease');
 
 -- 1.1: changes made by hand (not through lockservice's functions) tell the
 -- reaper to scan, through a statement trigger

@@ -128,7 +128,7 @@ for my $preload (1, 0)
 	ok($state eq '' && $el < $DDL_BOUND,
 		"$tag: ALTER EXTENSION UPDATE is not blocked by the sleeping waiter");
 	is(ls_sql($node, "SELECT extversion FROM pg_extension WHERE extname = 'lockservice'"),
-		'1.4', "$tag: the extension is at 1.4");
+		'1.5', "$tag: the extension is at 1.5");
 	ok(!$w->done, "$tag: the waiter still waits after the update");
 	is(ls_sql($node, "SELECT lockservice.lock_release('u', $t)"),
 		't', "$tag: holder releases after the update");

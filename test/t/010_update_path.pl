@@ -21,8 +21,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $latest = '1.4';
-my @released = ('1.0', '1.1', '1.2', '1.3');
+my $latest = '1.5';
+my @released = ('1.0', '1.1', '1.2', '1.3', '1.4');
 
 my $node = ls_node('update_path', preload => 1);
 

@@ -192,7 +192,7 @@ cmp_ok($s1 - $s0, '<=', 1,
 		'3000', 'the 3,000 live leases are kept');
 }
 
-# ---- 1.0 -> 1.4 ------------------------------------------------------------
+# ---- 1.0 -> 1.5 ------------------------------------------------------------
 {
 	$node->safe_psql('postgres', 'CREATE DATABASE old');
 	$node->safe_psql('old', "CREATE EXTENSION lockservice VERSION '1.0'");
@@ -212,7 +212,7 @@ cmp_ok($s1 - $s0, '<=', 1,
 	$node->safe_psql('old', 'ALTER EXTENSION lockservice UPDATE');
 	is($node->safe_psql('old',
 			"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockservice'"),
-		'1.4', 'ALTER EXTENSION lockservice UPDATE goes to 1.4');
+		'1.5', 'ALTER EXTENSION lockservice UPDATE goes to 1.5');
 
 	# the objects of the extension, with their definitions and privileges
 	my $objects = q{
@@ -232,7 +232,7 @@ cmp_ok($s1 - $s0, '<=', 1,
 	my $upgraded = $node->safe_psql('old', $objects);
 	my $fresh = $node->safe_psql('postgres', $objects);
 	is($upgraded, $fresh,
-		'1.0 updated to 1.4 has the same objects, definitions and privileges as a fresh 1.4');
+		'1.0 updated to 1.5 has the same objects, definitions and privileges as a fresh 1.5');
 	like($fresh, qr/leases_changed/, '... the trigger and its function among them');
 }
 
