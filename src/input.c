@@ -82,6 +82,18 @@ InputName(FunctionCallInfo fcinfo, int argno, const char *what)
 					 "lockservice.max_name_length");
 }
 
+/*
+ * A lock name to look up, of any length: a name granted under a higher
+ * lockservice.max_name_length stays visible (leases_live looks up the
+ * waiters of every live lease).
+ */
+text *
+InputLookupName(FunctionCallInfo fcinfo, int argno)
+{
+	return InputText(fcinfo, argno, "name", PG_INT32_MAX,
+					 "lockservice.max_name_length");
+}
+
 /* A holder identity. */
 text *
 InputHolder(FunctionCallInfo fcinfo, int argno)

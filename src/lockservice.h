@@ -107,6 +107,7 @@ extern void ErrorExtensionDropped(const char *relname);
 extern int64 IntervalToMicroseconds(const Interval *span);
 extern text *InputName(FunctionCallInfo fcinfo, int argno, const char *what);
 extern text *CheckName(text *value, const char *what);
+extern text *InputLookupName(FunctionCallInfo fcinfo, int argno);
 extern text *InputHolder(FunctionCallInfo fcinfo, int argno);
 extern int64 InputToken(FunctionCallInfo fcinfo, int argno);
 extern int64 InputTtl(FunctionCallInfo fcinfo, int argno, bool null_ok);

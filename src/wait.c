@@ -552,7 +552,7 @@ PG_FUNCTION_INFO_V1(lock_waiters);
 Datum
 lock_waiters(PG_FUNCTION_ARGS)
 {
-	text	   *name = InputName(fcinfo, 0, "name");
+	text	   *name = InputLookupName(fcinfo, 0);
 
 	PG_RETURN_INT32(WaitersOf(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)));
 }

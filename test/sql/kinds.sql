@@ -310,6 +310,7 @@ SELECT lockservice.lock_holder('');
 SELECT lockservice.lock_holder(repeat('n', 257));
 SELECT lockservice.lock_waiters(NULL);
 SELECT lockservice.lock_waiters('');
+-- a look-up takes names of any length (granted under a higher limit)
 SELECT lockservice.lock_waiters(repeat('n', 257));
 SELECT count(*) AS rows_written FROM lockservice.leases WHERE name = 'kind/bad' OR name = '';
 SELECT lockservice.last_issued_token() = :before AS no_token_drawn;
