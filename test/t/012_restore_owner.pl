@@ -37,6 +37,9 @@ my $t_app = $as->($old, 'app', "SELECT lockservice.lock_acquire('job', 'app-1', 
 my $t_gone = $as->($old, 'gone', "SELECT lockservice.lock_acquire('orphan', 'gone-1', '1 hour')");
 my $t_odd = $as->($old, 'Odd Name', "SELECT lockservice.lock_acquire('odd', 'odd-1', '1 hour')");
 my $app_oid = $old->safe_psql('postgres', "SELECT 'app'::pg_catalog.regrole::pg_catalog.oid");
+# a session of app (1.5) with a lock in it
+my $s_app = $as->($old, 'app', "SELECT lockservice.session_open('app-s', '1 hour')");
+my $t_sess = $as->($old, 'app', "SELECT lockservice.lock_acquire('sjob', $s_app)");
 is($old->safe_psql('d', "SELECT owner FROM lockservice.leases WHERE name = 'job'"),
 	'app', 'the owner column reads as the role name');
 is($old->safe_psql('d', "SELECT owner FROM lockservice.leases WHERE name = 'odd'"),
@@ -92,6 +95,24 @@ is($as->($new, 'app', "SELECT lockservice.lock_acquire('job', 'app-1', '1 hour')
 	"'app' retrying its acquire gets the same token");
 is($as->($new, 'Odd Name', "SELECT lockservice.lock_renew('odd', $t_odd)"), 't',
 	'a role whose name needs quoting renews its restored lease');
+# the session is app's too: the intruder (app's old OID) cannot renew,
+# close or use it; app can
+is($as->($new, 'intruder', "SELECT lockservice.session_renew($s_app)"), 'f',
+	'the role with the old OID cannot renew the restored session');
+is($as->($new, 'intruder', "SELECT lockservice.session_close($s_app)"), 'f',
+	'... nor close it');
+is($as->($new, 'intruder', "SELECT lockservice.lock_check('sjob', $t_sess)"), 'f',
+	'... nor check its lock');
+is($q->("SELECT owner FROM lockservice.sessions WHERE id = $s_app"), 'app',
+	'the restored session\'s owner is app, by name');
+is($as->($new, 'app', "SELECT lockservice.session_renew($s_app)"), 't',
+	'app renews its restored session');
+is($as->($new, 'app', "SELECT lockservice.lock_acquire('sjob', $s_app)"), $t_sess,
+	'... and re-acquiring its lock in it returns the same token');
+isnt($as->($new, 'app', "SELECT lockservice.session_open('app-s2')"), $s_app,
+	'a session opened after the restore gets a new id');
+is($as->($new, 'app', "SELECT lockservice.session_close($s_app)"), 't',
+	'... and app closes the restored session');
 is($as->($new, 'app', "SELECT lockservice.lock_release('job', $t_app)"), 't',
 	"'app' releases it");
 
