@@ -28,6 +28,11 @@ COMMENT ON COLUMN lockservice.sessions.owner IS
 COMMENT ON COLUMN lockservice.sessions.expires_at IS
 	'clock_timestamp() at the last open or renewal plus ttl (at close: the close); every lock in the session ends then';
 
+/* a change by hand (an expiry moved, a restore) makes the reaper look again */
+CREATE TRIGGER sessions_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON lockservice.sessions
+	FOR EACH STATEMENT EXECUTE FUNCTION lockservice.leases_changed();
+
 SELECT pg_catalog.pg_extension_config_dump('lockservice.sessions', '');
 SELECT pg_catalog.pg_extension_config_dump('lockservice.session_seq', '');
 REVOKE ALL ON TABLE lockservice.sessions FROM PUBLIC;

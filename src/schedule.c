@@ -287,9 +287,10 @@ ScheduleInit(int max_databases)
 
 /*
  * SQL: trigger lockservice.leases_changed(), after any statement that
- * changes lockservice.leases by hand (lockservice's own functions write the
- * table directly and fire no trigger): nobody can know when the rows
- * changed can end, so at commit the reaper is told to look at every row.
+ * changes lockservice.leases or lockservice.sessions by hand (lockservice's
+ * own functions write the tables directly and fire no trigger): nobody can
+ * know when the rows changed can end, so at commit the reaper is told to
+ * look at every row.
  */
 PG_FUNCTION_INFO_V1(leases_changed);
 

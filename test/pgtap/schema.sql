@@ -6,7 +6,7 @@
 -- Everything happens in one transaction that is rolled back.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(117);
+SELECT plan(118);
 
 -- ---------------------------------------------------------------- extension
 SELECT has_schema('lockservice', 'schema lockservice exists');
@@ -362,6 +362,8 @@ SELECT is_empty(
 	          OR pg_catalog.has_table_privilege('public', c.oid, 'UPDATE')
 	          OR pg_catalog.has_table_privilege('public', c.oid, 'DELETE'))$$,
 	'PUBLIC has no privilege on lockservice.sessions and session_seq');
+SELECT triggers_are('lockservice', 'sessions', ARRAY['sessions_changed'],
+	'lockservice.sessions has exactly the trigger sessions_changed (changes by hand wake the reaper)');
 SELECT ok(pg_catalog.has_table_privilege('public', 'lockservice.sessions_live', 'SELECT'),
 	'PUBLIC may read lockservice.sessions_live');
 SELECT is(pg_catalog.array_to_string(ARRAY(

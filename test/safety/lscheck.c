@@ -104,6 +104,7 @@ static struct
 	int			n_client_netns;
 	int			hold_min_ms;
 	int			hold_max_ms;
+	int			sessions;		/* > 0: locks per client session */
 }			opt;
 
 /* ------------------------------------------------------------------ */
@@ -793,6 +794,306 @@ set_state(int st, int name, int64_t token)
 	shm->c[my_client].token = token;
 }
 
+/*
+ * Session mode (--sessions K): a client opens a session, takes K names in
+ * it all or nothing (lock_acquire_all), writes under each lock's token,
+ * renews the session (not the locks), and releases the locks one by one or
+ * closes the session.  The history records what each call meant for each
+ * lock: an acquire per name, and -- since a lock's expiry is its session's
+ * -- a renewal of every lock held at the session's open or renewal time
+ * (the open's or renewal's own pre and invocation time), so the checks need
+ * not know about sessions.
+ */
+
+/* one session call whose meaning is logged per lock: ops[0..n) */
+static PGresult *
+session_call(Op *ops, int n, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *r;
+
+	for (int i = 0; i < n; i++)
+	{
+		ops[i].bound = last_post;
+		log_invoke(&ops[i]);
+	}
+	r = PQexecParams(cconn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+	{
+		int64_t		pre = atoll(PQgetvalue(r, 0, 0));
+		int64_t		post = atoll(PQgetvalue(r, 0, 2));
+
+		for (int i = 0; i < n; i++)
+		{
+			ops[i].outcome = OUT_OK;
+			ops[i].pre = pre;
+			ops[i].post = post;
+		}
+		last_post = post;
+	}
+	else
+	{
+		char		outcome = classify_failure(r, &ops[0]);
+
+		for (int i = 0; i < n; i++)
+		{
+			ops[i].outcome = outcome;
+			memcpy(ops[i].sqlstate, ops[0].sqlstate, sizeof ops[i].sqlstate);
+		}
+	}
+	return r;
+}
+
+/*
+ * Log that lock (name, token) lives until at least pre + ttl: a renewal,
+ * invoked when the session's open or renewal was (t_inv; its pre), known
+ * to the client from now on.
+ */
+static void
+log_session_extends(int name, int64_t token, int64_t pre, int64_t t_inv)
+{
+	int64_t		id = (int64_t) my_client * 1000000000LL + (++op_seq);
+
+	fprintf(oplog, "I\t%" PRId64 "\t%d\t%c\t%d\t-\t%" PRId64 "\t%" PRId64 "\n",
+			id, my_client, OP_RENEW, name, token, t_inv);
+	fprintf(oplog, "C\t%" PRId64 "\t%c\t1\t-\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n",
+			id, OUT_OK, pre, pre, mono_us(), token);
+	fflush(oplog);
+}
+
+static void
+client_session_loop(int id)
+{
+	int64_t		seq = 0;
+	int			ttl = opt.ttl_ms;
+	int			k = opt.sessions < opt.names ? opt.sessions : opt.names;
+
+	while (!shm->stop)
+	{
+		Op			ops[MAX_NAMES];
+		int			names[MAX_NAMES];
+		int64_t		tokens[MAX_NAMES];
+		char		holder[32], ttl_s[32], wait_s[32], sess_s[32], arr[MAX_NAMES * 16 + 4];
+		const char *p[3];
+		PGresult   *r;
+		int64_t		session, base_pre, base_inv, last_extend;
+		int			nwrites;
+		bool		careless, lost = false, granted = false;
+
+		client_connect();
+		if (shm->stop)
+			break;
+		snprintf(holder, sizeof holder, "c%d-s%" PRId64, id, ++seq);
+		snprintf(ttl_s, sizeof ttl_s, "%d ms", ttl);
+
+		/* open the session (not logged: it grants nothing by itself) */
+		p[0] = holder;
+		p[1] = ttl_s;
+		base_inv = mono_us();
+		r = PQexecParams(cconn, "SELECT " CLK ", lockservice.session_open($1, $2::interval), " CLK,
+						 2, NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		{
+			Op			dummy;
+
+			memset(&dummy, 0, sizeof dummy);
+			(void) classify_failure(r, &dummy);
+			PQclear(r);
+			sleep_us(rng_range(&crng, 0, 50000));
+			continue;
+		}
+		base_pre = atoll(PQgetvalue(r, 0, 0));
+		session = atoll(PQgetvalue(r, 0, 1));
+		last_post = atoll(PQgetvalue(r, 0, 2));
+		PQclear(r);
+		snprintf(sess_s, sizeof sess_s, "%" PRId64, session);
+
+		/* k distinct names, all or nothing */
+		for (int i = 0; i < k; i++)
+		{
+			bool		dup;
+
+			do
+			{
+				names[i] = (int) rng_range(&crng, 0, opt.names - 1);
+				dup = false;
+				for (int j = 0; j < i; j++)
+					dup = dup || names[j] == names[i];
+			} while (dup);
+		}
+		arr[0] = '{';
+		arr[1] = '\0';
+		for (int i = 0; i < k; i++)
+		{
+			strcat(arr, name_str(names[i]));
+			strcat(arr, i + 1 < k ? "," : "}");
+		}
+		set_state(ST_ACQUIRING, names[0], 0);
+		for (int attempt = 0; attempt < 2 && !granted && !shm->stop; attempt++)
+		{
+			char		type = attempt == 0 ? OP_ACQUIRE : OP_REACQUIRE;
+
+			/* a wait shorter than the session's ttl: nothing renews it meanwhile */
+			snprintf(wait_s, sizeof wait_s, "%d ms",
+					 attempt == 0 ? (int) rng_range(&crng, ttl / 8, ttl / 2) : 0);
+			for (int i = 0; i < k; i++)
+			{
+				memset(&ops[i], 0, sizeof ops[i]);
+				ops[i].type = type;
+				ops[i].name = names[i];
+				snprintf(ops[i].holder, sizeof ops[i].holder, "%s", holder);
+			}
+			if (attempt > 0)
+				client_connect();
+			p[0] = arr;
+			p[1] = sess_s;
+			p[2] = wait_s;
+			r = session_call(ops, k, "SELECT " CLK ", lockservice.lock_acquire_all($1::text[], $2::int8, $3::interval)::text, " CLK,
+							 3, p);
+			if (ops[0].outcome == OUT_OK && !PQgetisnull(r, 0, 1))
+			{
+				/* "{t1,t2,...}" in the order of the names given */
+				char	   *c = PQgetvalue(r, 0, 1) + 1;
+
+				for (int i = 0; i < k; i++)
+				{
+					tokens[i] = strtoll(c, &c, 10);
+					c++;
+					ops[i].result = ops[i].token = tokens[i];
+				}
+				granted = true;
+			}
+			PQclear(r);
+			for (int i = 0; i < k; i++)
+				log_complete(&ops[i]);
+			if (ops[0].outcome != OUT_UNKNOWN)
+				break;			/* retried (same session: same tokens) only when unknown */
+		}
+		if (!granted)
+		{
+			set_state(ST_IDLE, -1, 0);
+			if (cconn)
+			{
+				p[0] = sess_s;
+				PQclear(PQexecParams(cconn, "SELECT lockservice.session_close($1::int8)", 1, NULL, p,
+									 NULL, NULL, 0));
+			}
+			sleep_us(rng_range(&crng, 0, 50000));
+			continue;
+		}
+		/* each lock lives as long as the session: from its open on */
+		for (int i = 0; i < k; i++)
+			log_session_extends(names[i], tokens[i], base_pre, base_inv);
+		last_extend = base_inv;
+		set_state(ST_HOLDING, names[0], tokens[0]);
+
+		nwrites = (int) rng_range(&crng, 1, 2 * k);
+		careless = rng_range(&crng, 0, 4) == 0;
+		for (int w = 0; w < nwrites && !shm->stop && !lost; w++)
+		{
+			int			i = (int) rng_range(&crng, 0, k - 1);
+			Op			op;
+
+			if (careless)
+				sleep_us(rng_range(&crng, ttl * 300LL, ttl * 900LL));
+			else
+				sleep_us(rng_range(&crng, 0, ttl * 150LL));
+			if (!cconn)
+				client_connect();
+			if (!careless && mono_us() - last_extend > ttl * 300LL)
+			{
+				/* one renewal of the session renews every lock in it */
+				for (int j = 0; j < k; j++)
+				{
+					memset(&ops[j], 0, sizeof ops[j]);
+					ops[j].type = OP_RENEW;
+					ops[j].name = names[j];
+					ops[j].token = tokens[j];
+				}
+				p[0] = sess_s;
+				r = session_call(ops, k, "SELECT " CLK ", lockservice.session_renew($1::int8), " CLK,
+								 1, p);
+				for (int j = 0; j < k; j++)
+				{
+					if (ops[j].outcome == OUT_OK)
+						ops[j].result = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+					log_complete(&ops[j]);
+				}
+				PQclear(r);
+				if (ops[0].outcome == OUT_OK && ops[0].result == 0)
+					lost = true;	/* the session ended: every lock is lost */
+				if (ops[0].outcome == OUT_OK)
+					last_extend = ops[0].t_inv;
+				if (lost)
+					break;
+				if (!cconn)
+					client_connect();
+			}
+			set_state(ST_WRITING, names[i], tokens[i]);
+			do_write(&op, names[i], tokens[i]);
+			set_state(ST_HOLDING, names[0], tokens[0]);
+			if (op.outcome != OUT_OK)
+				break;			/* fenced out, or the connection broke */
+		}
+		set_state(ST_RELEASING, names[0], tokens[0]);
+		if (!cconn)
+			client_connect();
+		if (shm->stop)
+			break;
+		if (rng_range(&crng, 0, 1) == 0)
+		{
+			/* one by one, then the session */
+			for (int i = 0; i < k && !shm->stop; i++)
+			{
+				Op			op;
+
+				do_release(&op, names[i], tokens[i], OP_RELEASE);
+				if (op.outcome == OUT_UNKNOWN)
+				{
+					client_connect();
+					if (shm->stop)
+						break;
+					do_release(&op, names[i], tokens[i], OP_RERELEASE);
+				}
+			}
+			if (cconn)
+			{
+				p[0] = sess_s;
+				PQclear(PQexecParams(cconn, "SELECT lockservice.session_close($1::int8)", 1, NULL, p,
+									 NULL, NULL, 0));
+			}
+		}
+		else
+		{
+			/* closing the session releases every lock in it */
+			for (int attempt = 0; attempt < 2 && !shm->stop; attempt++)
+			{
+				for (int j = 0; j < k; j++)
+				{
+					memset(&ops[j], 0, sizeof ops[j]);
+					ops[j].type = attempt == 0 ? OP_RELEASE : OP_RERELEASE;
+					ops[j].name = names[j];
+					ops[j].token = tokens[j];
+				}
+				if (attempt > 0)
+					client_connect();
+				p[0] = sess_s;
+				r = session_call(ops, k, "SELECT " CLK ", lockservice.session_close($1::int8), " CLK,
+								 1, p);
+				for (int j = 0; j < k; j++)
+				{
+					if (ops[j].outcome == OUT_OK)
+						ops[j].result = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+					log_complete(&ops[j]);
+				}
+				PQclear(r);
+				if (ops[0].outcome != OUT_UNKNOWN)
+					break;
+			}
+		}
+		set_state(ST_IDLE, -1, 0);
+	}
+}
+
 static void
 client_main(int id)
 {
@@ -829,6 +1130,8 @@ client_main(int id)
 		close(fd);
 	}
 
+	if (opt.sessions > 0)
+		client_session_loop(id);
 	while (!shm->stop)
 	{
 		Op			op;
@@ -1163,9 +1466,16 @@ take_snapshot(int64_t t_mono)
 	s = &snaps[nsnaps];
 	memset(s, 0, sizeof *s);
 	s->t_mono = t_mono;
-	r = admin_exec("SELECT name, token, (extract(epoch from expires_at)*1000000)::int8, "
-				   "released_at IS NOT NULL, " CLK " FROM lockservice.leases "
-				   "WHERE slot = 0 AND name LIKE 'lock-%'");
+	if (opt.sessions > 0)
+		r = admin_exec("SELECT l.name, l.token, (extract(epoch from CASE WHEN l.session IS NULL "
+					   "THEN l.expires_at ELSE coalesce(s.expires_at, l.granted_at) END)*1000000)::int8, "
+					   "l.released_at IS NOT NULL, " CLK " FROM lockservice.leases l "
+					   "LEFT JOIN lockservice.sessions s ON s.id = l.session "
+					   "WHERE l.slot = 0 AND l.name LIKE 'lock-%'");
+	else
+		r = admin_exec("SELECT name, token, (extract(epoch from expires_at)*1000000)::int8, "
+					   "released_at IS NOT NULL, " CLK " FROM lockservice.leases "
+					   "WHERE slot = 0 AND name LIKE 'lock-%'");
 	s->server_now = server_now();
 	for (int i = 0; i < PQntuples(r); i++)
 	{
@@ -1272,6 +1582,10 @@ nem_expire(void)
 		r = admin_exec("SELECT (extract(epoch from now())*1000000)::int8");
 		now = atoll(PQgetvalue(r, 0, 0));
 		PQclear(r);
+		/* in session mode the locks end with their sessions */
+		if (opt.sessions > 0)
+			PQclear(admin_exec("UPDATE lockservice.sessions SET expires_at = now() "
+							   "WHERE expires_at > now()"));
 		r = admin_exec("UPDATE lockservice.leases SET expires_at = now() "
 					   "WHERE slot = 0 AND name LIKE 'lock-%' AND released_at IS NULL "
 					   "AND owner <> 0 AND expires_at > now() RETURNING name, token");
@@ -1821,15 +2135,26 @@ load_ops(void)
 			}
 			else if (line[0] == 'C' && nops > first)
 			{
-				Op		   *op = &ops[nops - 1];
+				Op		   *op = NULL;
+				Op			c;
 				int64_t		id, tok;
 				char		outc, st[16];
 
 				if (sscanf(line, "C\t%" SCNd64 "\t%c\t%" SCNd64 "\t%15s\t%" SCNd64 "\t%" SCNd64
 						   "\t%" SCNd64 "\t%" SCNd64,
-						   &id, &outc, &op->result, st, &op->pre, &op->post, &op->t_cmp,
-						   &tok) != 8 || id != op->id)
+						   &id, &outc, &c.result, st, &c.pre, &c.post, &c.t_cmp, &tok) != 8)
 					continue;
+				/* its invocation: the last one, or (a session's call, logged
+				 * per lock) one of the few before it */
+				for (size_t k = nops; k > first && k + MAX_NAMES >= nops && !op; k--)
+					if (ops[k - 1].id == id)
+						op = &ops[k - 1];
+				if (!op)
+					continue;
+				op->result = c.result;
+				op->pre = c.pre;
+				op->post = c.post;
+				op->t_cmp = c.t_cmp;
 				op->outcome = outc;
 				op->token = tok;
 				if (strcmp(st, "-") == 0)
@@ -2121,6 +2446,13 @@ build_leases(void)
 			l->start = op->post;
 		if (op->t_cmp < l->start_m)
 			l->start_m = op->t_cmp;
+		/*
+		 * A lock in a session ends with its session, which may end before
+		 * the grant's time + ttl: its expiry comes from the session's
+		 * open and renewals, logged as renewals of each lock (sessions).
+		 */
+		if (opt.sessions > 0)
+			continue;
 		if (op->pre + opt.ttl_ms * 1000LL > l->exp_lb)
 			l->exp_lb = op->pre + opt.ttl_ms * 1000LL;
 		if (op->t_inv + opt.ttl_ms * 1000LL > l->end_m)
@@ -2516,7 +2848,8 @@ check4(void)
 					}
 					if (op->outcome == OUT_OK && op->t_cmp < sn->t_mono &&
 						((op->type == OP_RENEW && op->result == 1) ||
-						 op->type == OP_ACQUIRE || op->type == OP_REACQUIRE) &&
+						 (opt.sessions == 0 &&
+						  (op->type == OP_ACQUIRE || op->type == OP_REACQUIRE))) &&
 						op->pre + opt.ttl_ms * 1000LL > exp_lb)
 						exp_lb = op->pre + opt.ttl_ms * 1000LL;
 					/* the latest expiry any grant or renewal can have set */
@@ -2710,10 +3043,10 @@ write_run_info(void)
 	fprintf(f, "seed %" PRIu64 "\nclients %d\nnames %d\nttl_ms %d\nreap_ms %d\ngrace_ms %d\n"
 			"fence %d\nserver_t0 %" PRId64 "\nprobe_bound_us %" PRId64 "\nprobe_srv_t0 %" PRId64
 			"\nprobe_srv_t1 %" PRId64 "\nclock_enabled %d\nclock_offset_s %" PRId64
-			"\nclock_ahead_us %" PRId64 "\n",
+			"\nclock_ahead_us %" PRId64 "\nsessions %d\n",
 			opt.seed, opt.clients, opt.names, opt.ttl_ms, opt.reap_ms, opt.grace_ms, opt.fence,
 			server_t0, probe_bound_us, probe_srv_t0, probe_srv_t1, clock_enabled, clock_offset_s,
-			clock_ahead_us);
+			clock_ahead_us, opt.sessions);
 	for (int k = 0; k < NEM_N; k++)
 		fprintf(f, "nemesis %d %d\n", k, nem_count[k]);
 	for (int n = 0; n < opt.names; n++)
@@ -2743,6 +3076,7 @@ load_saved_run(void)
 			sscanf(line, "clients %d", &opt.clients) == 1 ||
 			sscanf(line, "names %d", &opt.names) == 1 ||
 			sscanf(line, "ttl_ms %d", &opt.ttl_ms) == 1 ||
+			sscanf(line, "sessions %d", &opt.sessions) == 1 ||
 			sscanf(line, "reap_ms %d", &opt.reap_ms) == 1 ||
 			sscanf(line, "grace_ms %d", &opt.grace_ms) == 1 ||
 			sscanf(line, "server_t0 %" SCNd64, &server_t0) == 1 ||
@@ -3067,6 +3401,7 @@ main(int argc, char **argv)
 		{"client-netns", required_argument, NULL, 'S'},
 		{"hold-max", required_argument, NULL, 'H'},
 		{"hold-min", required_argument, NULL, 'h' + 256},
+		{"sessions", required_argument, NULL, 's' + 256},
 		{"help", no_argument, NULL, '?'},
 		{NULL, 0, NULL, 0}
 	};
@@ -3187,6 +3522,9 @@ main(int argc, char **argv)
 				break;
 			case 'h' + 256:
 				opt.hold_min_ms = atoi(optarg);
+				break;
+			case 's' + 256:
+				opt.sessions = atoi(optarg);
 				break;
 			default:
 				usage();

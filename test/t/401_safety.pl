@@ -11,6 +11,10 @@
 #     checker must report violations of check 2 (the register accepted a
 #     lower token after a higher one) and exit non-zero -- proof that it can
 #     fail.  The lease checks (1, 3, 4, 5) must still pass there.
+#  3. and 4. the same two in session mode (--sessions 2): each client opens a
+#     session, takes two names in it all or nothing (lock_acquire_all),
+#     renews the session, not the locks, and releases them one by one or
+#     closes the session; SIGSTOP past the session's ttl ends both locks.
 #
 # The seed is fixed (LSCHECK_SEED overrides it) and printed; timing is not
 # reproducible, the fault kinds and targets are.  LSCHECK_CLIENTS and
@@ -159,5 +163,49 @@ for my $n (1, 3, 4, 5)
 }
 is($rc, 1, 'unfenced run: lscheck exits 1');
 like($report, qr/^RESULT: FAIL/m, 'unfenced run: RESULT: FAIL');
+
+# ---- 3. sessions: every lock of a session, every nemesis -----------------
+my $sess_duration = $ENV{LSCHECK_SESSION_DURATION} // 30;
+($rc, $report) = lscheck(
+	$node, 'sessions',
+	'--clients' => $clients,
+	'--names' => 3,
+	'--sessions' => 2,
+	'--duration' => $sess_duration,
+	'--ttl' => 1500,
+	'--reap-interval' => 1000,
+	'--nemesis' => 'all');
+for my $k (qw(pause terminate kill expire))
+{
+	like($report, qr/^nemesis:.* $k [1-9][0-9]*;/m,
+		"session run: nemesis $k ran at least once");
+}
+like($report, qr/^operations .*acquire [1-9][0-9]*\/.* renew [1-9][0-9]*\/.* write [1-9][0-9]*\//m,
+	'session run: grants, session renewals and acknowledged writes happened');
+for my $n (1 .. 5)
+{
+	my ($line, $verdict) = check_line($report, $n);
+	is($verdict, 'PASS', "session run: check $n passes") or diag $line;
+}
+is($rc, 0, 'session run: lscheck exits 0');
+
+# ---- 4. sessions without fencing: the checker still fails ----------------
+($rc, $report) = lscheck(
+	$node, 'sessions-unfenced',
+	'--clients' => 6,
+	'--names' => 2,
+	'--sessions' => 2,
+	'--duration' => 20,
+	'--ttl' => 1000,
+	'--nemesis' => 'pause',
+	'--no-fence');
+($line2, $verdict2) = check_line($report, 2);
+is($verdict2, 'FAIL', 'unfenced session run: check 2 (register) FAILS') or diag $line2;
+for my $n (1, 3, 4, 5)
+{
+	my ($line, $verdict) = check_line($report, $n);
+	is($verdict, 'PASS', "unfenced session run: lease check $n still passes") or diag $line;
+}
+is($rc, 1, 'unfenced session run: lscheck exits 1');
 
 done_testing();
