@@ -44,6 +44,18 @@ SQL_CHECK = "SELECT lockservice.lock_check(%s, %s)"
 SQL_FENCE = "SELECT lockservice.fence(%s, %s)"
 SQL_HOLDERS = ("SELECT holder, token, kind::text, granted_at, expires_at "
                "FROM lockservice.lock_holder(%s) ORDER BY granted_at, token")
+# sessions (lockservice 1.5): one keepalive for many locks
+SQL_SESSION_OPEN = "SELECT lockservice.session_open(%s, %s)"
+SQL_SESSION_RENEW = "SELECT lockservice.session_renew(%s, %s)"
+SQL_SESSION_CLOSE = "SELECT lockservice.session_close(%s)"
+SQL_SESSION_ACQUIRE = {
+    EXCLUSIVE: "SELECT lockservice.lock_acquire(%(name)s, %(session)s::bigint, %(wait)s)",
+    SHARED: "SELECT lockservice.lock_acquire_shared(%(name)s, %(session)s::bigint, %(wait)s)",
+    PERMIT: "SELECT lockservice.sem_acquire(%(name)s, %(session)s::bigint, %(permits)s, %(wait)s)",
+}
+# multi-lock: every name or none, tokens in the order of the names
+SQL_ACQUIRE_ALL = "SELECT lockservice.lock_acquire_all(%(names)s::text[], %(holder)s, %(ttl)s, %(wait)s)"
+SQL_SESSION_ACQUIRE_ALL = "SELECT lockservice.lock_acquire_all(%(names)s::text[], %(session)s::bigint, %(wait)s)"
 # a waiting acquire: the server notices within a second that the client died
 SQL_WAIT_CHECK = "SELECT pg_catalog.set_config('client_connection_check_interval', '1000', true)"
 
@@ -73,6 +85,18 @@ def check_seconds(value: Any, what: str, *, allow_zero: bool, allow_none: bool =
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{what} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
     return float(value)
+
+
+def check_names(names: Any) -> List[str]:
+    """The names of a multi-lock: a non-empty list of distinct names."""
+    if isinstance(names, str) or not hasattr(names, "__iter__"):
+        raise TypeError("names must be a list of str")
+    names = [check_name(n) for n in names]
+    if not names:
+        raise ValueError("names must not be empty")
+    if len(set(names)) != len(names):
+        raise ValueError("names must not repeat")
+    return names
 
 
 def check_permits(permits: Any) -> int:
@@ -412,6 +436,10 @@ class Lease(LeaseBase):
         self.release()
 
     # -- keepalive
+    def _renew_statement(self) -> "tuple[str, Any]":
+        """The statement the keepalive renews with."""
+        return SQL_RENEW, (self.name, self.token, None)
+
     def _start_keepalive(self) -> None:
         for target, what in ((self._renew_loop, "renew"), (self._watchdog, "watchdog")):
             t = threading.Thread(target=target, name=f"lockservice-{what}:{self.name}", daemon=True)
@@ -447,8 +475,8 @@ class Lease(LeaseBase):
                 try:
                     if conn is None or conn.closed:
                         conn = self.client._connect(keepalive_for=self.ttl)
-                    ok = self.client._run(conn, SQL_RENEW, (self.name, self.token, None),
-                                          deadline=self.deadline, what="renew")
+                    sql, params = self._renew_statement()
+                    ok = self.client._run(conn, sql, params, deadline=self.deadline, what="renew")
                 except (psycopg.Error, LockServiceError):
                     # unconfirmed: retry soon, never counted as a renewal
                     if conn is not None:
@@ -465,6 +493,176 @@ class Lease(LeaseBase):
         finally:
             if conn is not None:
                 conn.close()
+
+
+class SessionLease(Lease):
+    """A lease kept by a Session: no keepalive and no ttl of its own.
+
+    Its deadline is its session's; it is lost when the session is (or when a
+    lock_check finds it gone).  release() gives back this lease alone.
+    """
+
+    def __init__(self, session: "Session", name: str, token: int, kind: str) -> None:
+        super().__init__(session.client, name, session.holder, token, kind, session.ttl,
+                         session._confirmed_sent)
+        self.session = session
+
+    def __repr__(self) -> str:
+        return (f"<Lease {self.name!r} token={self.token} session={self.session.id}"
+                f"{' lost' if self.lost.is_set() else ''}>")
+
+    @property
+    def deadline(self) -> float:
+        return self.session.deadline
+
+    def _start_keepalive(self) -> None:
+        pass  # the session's keepalive keeps it
+
+    def renew(self, ttl: Optional[float] = None) -> bool:
+        """Renew the session, and with it every lease in it."""
+        return self.session.renew(ttl)
+
+    def release(self) -> bool:
+        self.session._forget(self)
+        return super().release()
+
+
+class Session(Lease):
+    """A lock session of this process: one keepalive keeps every lock in it.
+
+    ``lost`` is set when the session is lost (a renewal refused, or none
+    confirmed by the local deadline: the monotonic time the last confirmed
+    open or renewal was sent, plus ttl, minus a margin); every lease in it
+    is then marked lost at the same moment.  ``id`` is the server's session
+    id.  Closing the session releases every lease in it.
+    """
+
+    def __init__(self, client: "Client", session_id: int, holder: str, ttl: float,
+                 sent_at: float) -> None:
+        super().__init__(client, f"session {session_id}", holder, session_id, "session", ttl, sent_at)
+        self.id = session_id
+        self._leases: List[SessionLease] = []
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id} holder={self.holder!r} leases={len(self._leases)}{' lost' if self.lost.is_set() else ''}>"
+
+    @property
+    def leases(self) -> List[SessionLease]:
+        """The leases acquired in the session and not released."""
+        with self._cond:
+            return list(self._leases)
+
+    def _renew_statement(self) -> "tuple[str, Any]":
+        return SQL_SESSION_RENEW, (self.id, None)
+
+    def _mark_lost(self, reason: str) -> None:
+        super()._mark_lost(reason)
+        if self.lost.is_set():
+            for lease in self.leases:
+                lease._mark_lost(f"session {self.id} lost: {self.lost_reason}")
+
+    def _forget(self, lease: SessionLease) -> None:
+        with self._cond:
+            if lease in self._leases:
+                self._leases.remove(lease)
+
+    def _kept(self, lease: SessionLease) -> SessionLease:
+        with self._cond:
+            self._leases.append(lease)
+        if self.lost.is_set():
+            lease._mark_lost(f"session {self.id} lost: {self.lost_reason}")
+        return lease
+
+    def renew(self, ttl: Optional[float] = None) -> bool:
+        """Extend the session, and every lease in it (now + ttl, or its own ttl);
+        False when it has ended (then every lease in it is lost)."""
+        new_ttl = check_seconds(ttl, "ttl", allow_zero=False, allow_none=True)
+        sent = time.monotonic()
+        ok = self.client._call_retrying(SQL_SESSION_RENEW, (self.id, _interval(new_ttl)),
+                                        until=self.deadline, what="session renew")
+        if ok:
+            self._confirm(sent, new_ttl)
+        else:
+            self._mark_lost(RENEWAL_REFUSED)
+        return bool(ok)
+
+    def _acquire_in(self, kind: str, name: str, wait: Any, permits: Optional[int],
+                    cancel: Optional[threading.Event], timeout: Any) -> Optional[SessionLease]:
+        name, _, wait_s, _, permits, timeout_s = check_acquire(
+            kind, name, self.ttl, wait, self.holder, permits, timeout)
+        token, _ = self.client._acquire_call(
+            SQL_SESSION_ACQUIRE[kind], {"name": name, "session": self.id, "permits": permits},
+            what=f"acquire of {name!r} in session {self.id}", wait_s=wait_s,
+            timeout_s=timeout_s, cancel=cancel)
+        if token is None:
+            return None
+        return self._kept(SessionLease(self, name, int(token), kind))
+
+    def acquire(self, name: str, wait: Any = 0, *, cancel: Optional[threading.Event] = None,
+                timeout: Any = None) -> Optional[SessionLease]:
+        """An exclusive lease of name kept by the session, or None when not
+        granted within wait seconds (SessionNotOpenError once the session ended)."""
+        return self._acquire_in(EXCLUSIVE, name, wait, None, cancel, timeout)
+
+    def acquire_shared(self, name: str, wait: Any = 0, *, cancel: Optional[threading.Event] = None,
+                       timeout: Any = None) -> Optional[SessionLease]:
+        """A shared lease of name kept by the session."""
+        return self._acquire_in(SHARED, name, wait, None, cancel, timeout)
+
+    def acquire_permit(self, name: str, permits: int, wait: Any = 0, *,
+                       cancel: Optional[threading.Event] = None,
+                       timeout: Any = None) -> Optional[SessionLease]:
+        """One of at most `permits` leases of name, kept by the session."""
+        return self._acquire_in(PERMIT, name, wait, permits, cancel, timeout)
+
+    def acquire_all(self, names: Any, wait: Any = 0, *, cancel: Optional[threading.Event] = None,
+                    timeout: Any = None) -> Optional[List[SessionLease]]:
+        """Exclusive leases of every name, all or nothing, kept by the session:
+        in the order of names, or None (then none is held)."""
+        names = check_names(names)
+        _, _, wait_s, _, _, timeout_s = check_acquire(
+            EXCLUSIVE, names[0], self.ttl, wait, self.holder, None, timeout)
+        tokens, _ = self.client._acquire_call(
+            SQL_SESSION_ACQUIRE_ALL, {"names": names, "session": self.id},
+            what=f"acquire of {names!r} in session {self.id}", wait_s=wait_s,
+            timeout_s=timeout_s, cancel=cancel)
+        if tokens is None:
+            return None
+        return [self._kept(SessionLease(self, n, int(t), EXCLUSIVE)) for n, t in zip(names, tokens)]
+
+    def close(self) -> bool:
+        """End the session and release every lease in it; False when it had
+        already ended.  Stops the keepalive."""
+        with self._cond:
+            already = self._released
+            self._released = True
+            leases, self._leases = self._leases, []
+            self._cond.notify_all()
+        for lease in leases:
+            with lease._cond:
+                lease._released = True
+        if already:
+            return False
+        try:
+            return bool(self.client._call_retrying(
+                SQL_SESSION_CLOSE, (self.id,),
+                until=time.monotonic() + max(self.ttl, 1.0), what="session close"))
+        finally:
+            for t in self._threads:
+                if t is not threading.current_thread():
+                    t.join(timeout=0.5)
+
+    def release(self) -> bool:
+        return self.close()
+
+    def check(self, conn: psycopg.Connection) -> bool:
+        raise TypeError("a session has no lock of its own: check its leases")
+
+    def fenced(self, conn: psycopg.Connection, resource: Optional[str] = None) -> Any:
+        raise TypeError("a session has no token of its own: fence with its leases")
+
+    def checked(self, conn: psycopg.Connection) -> Any:
+        raise TypeError("a session has no lock of its own: check its leases")
 
 
 def _interval(seconds: Optional[float]) -> Optional[timedelta]:
@@ -637,32 +835,33 @@ class Client:
                 delay = min(delay * 2, RETRY_MAX)
 
     # -- acquiring
-    def _acquire(self, kind: str, name: str, ttl: Any, wait: Any, holder: Optional[str],
-                 permits: Optional[int], keepalive: bool,
-                 cancel: Optional[threading.Event], timeout: Any) -> Optional[Lease]:
-        name, ttl_s, wait_s, holder, permits, timeout_s = check_acquire(
-            kind, name, ttl, wait, holder, permits, timeout)
+    def _acquire_call(self, sql: str, params: "dict[str, Any]", *, what: str,
+                      wait_s: Optional[float], timeout_s: Optional[float],
+                      cancel: Optional[threading.Event]) -> "tuple[Any, float]":
+        """Run an acquire, retrying while its outcome is unknown; (result, sent).
+
+        A retry asks again as the same holder (or in the same session),
+        which returns the same token(s) when the first call got them: never
+        a false success.  result is None when nothing was granted.
+        """
         if cancel is not None and not isinstance(cancel, threading.Event):
             raise TypeError("cancel must be a threading.Event")
         start = time.monotonic()
         wait_until = None if wait_s is None else start + wait_s
         deadline = acquire_deadline(start, wait_s, timeout_s, self.conninfo, self.connect_timeout)
-        what = f"acquire of {name!r}"
         delay = RETRY_FIRST
         sent_any = False
         while True:
             left = None if wait_until is None else max(0.0, wait_until - time.monotonic())
-            params = {"name": name, "holder": holder, "ttl": _interval(ttl_s),
-                      "wait": _interval(left), "permits": permits}
             sent = time.monotonic()
             try:
-                token = self._call_once(SQL_ACQUIRE[kind], params, what=what,
-                                        wait_check=(left is None or left > 0),
-                                        cancel=cancel, deadline=deadline)
-                break
+                result = self._call_once(sql, dict(params, wait=_interval(left)), what=what,
+                                         wait_check=(left is None or left > 0),
+                                         cancel=cancel, deadline=deadline)
+                return result, sent
             except CallTimedOut as exc:
                 if exc.nothing_done:
-                    return None  # the deadline ended the server's wait: nothing was granted
+                    return None, sent  # the deadline ended the server's wait: nothing was granted
                 raise
             except (psycopg.Error, NotConnected, CommitUnconfirmed) as exc:
                 # no reply, or an unconfirmed commit: the lease may be ours; ask
@@ -680,12 +879,68 @@ class Client:
                     raise OutcomeUnknown(f"{what}: no reply ({exc}); the outcome is unknown") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
+
+    def _acquire(self, kind: str, name: str, ttl: Any, wait: Any, holder: Optional[str],
+                 permits: Optional[int], keepalive: bool,
+                 cancel: Optional[threading.Event], timeout: Any) -> Optional[Lease]:
+        name, ttl_s, wait_s, holder, permits, timeout_s = check_acquire(
+            kind, name, ttl, wait, holder, permits, timeout)
+        token, sent = self._acquire_call(
+            SQL_ACQUIRE[kind], {"name": name, "holder": holder, "ttl": _interval(ttl_s),
+                                "permits": permits},
+            what=f"acquire of {name!r}", wait_s=wait_s, timeout_s=timeout_s, cancel=cancel)
         if token is None:
             return None
         lease = Lease(self, name, holder, int(token), kind, ttl_s, sent)
         if keepalive:
             lease._start_keepalive()
         return lease
+
+    def acquire_all(self, names: Any, ttl: Any = 30, wait: Any = 0, *, holder: Optional[str] = None,
+                    keepalive: bool = True, cancel: Optional[threading.Event] = None,
+                    timeout: Any = None) -> Optional[List[Lease]]:
+        """Exclusive leases of every name, all or nothing: their leases in the
+        order of names, or None when they were not all granted within wait
+        (then none is held).  While it waits it holds none of them, so sets
+        that overlap never deadlock.  Each lease has its own token and (with
+        keepalive) its own renewal; see Session.acquire_all for one renewal.
+        """
+        names = check_names(names)
+        _, ttl_s, wait_s, holder, _, timeout_s = check_acquire(
+            EXCLUSIVE, names[0], ttl, wait, holder, None, timeout)
+        tokens, sent = self._acquire_call(
+            SQL_ACQUIRE_ALL, {"names": names, "holder": holder, "ttl": _interval(ttl_s)},
+            what=f"acquire of {names!r}", wait_s=wait_s, timeout_s=timeout_s, cancel=cancel)
+        if tokens is None:
+            return None
+        leases = [Lease(self, n, holder, int(t), EXCLUSIVE, ttl_s, sent) for n, t in zip(names, tokens)]
+        if keepalive:
+            for lease in leases:
+                lease._start_keepalive()
+        return leases
+
+    def session(self, ttl: Any = 30, *, holder: Optional[str] = None,
+                timeout: Any = None) -> "Session":
+        """Open a lock session (lockservice 1.5), kept alive in the background.
+
+        Locks acquired in it (session.acquire, acquire_all, ...) are renewed
+        by the session's one keepalive, however many they are; when the
+        session is lost (a renewal refused, or none confirmed by the local
+        deadline) every lock in it is lost together.  Close it to release
+        them all.
+        """
+        ttl_s = check_seconds(ttl, "ttl", allow_zero=False)
+        assert ttl_s is not None
+        holder = check_name(holder, "holder") if holder is not None else default_holder()
+        timeout_s = check_seconds(timeout, "timeout", allow_zero=False, allow_none=True)
+        if timeout_s is None:
+            timeout_s = connect_budget(self.conninfo, self.connect_timeout) + ttl_s
+        sent = time.monotonic()
+        session_id = self._call_retrying(SQL_SESSION_OPEN, (holder, _interval(ttl_s)),
+                                         until=sent + timeout_s, what="session open")
+        session = Session(self, int(session_id), holder, ttl_s, sent)
+        session._start_keepalive()
+        return session
 
     def acquire(self, name: str, ttl: Any = 30, wait: Any = 0, *, holder: Optional[str] = None,
                 keepalive: bool = True, cancel: Optional[threading.Event] = None,

@@ -48,6 +48,18 @@ class SharedTokenError(LockServiceError):
     sqlstate = "LS005"
 
 
+class SessionNotOpenError(LockServiceError):
+    """LS006: an acquire in a session that is not open (closed, expired, another role's)."""
+
+    sqlstate = "LS006"
+
+
+class KeptBySessionError(LockServiceError):
+    """LS007: lock_renew of a lock kept by a session (renew the session)."""
+
+    sqlstate = "LS007"
+
+
 class LockCancelled(LockServiceError):
     """57014: a wait ended by cancel() or statement_timeout; nothing was granted."""
 
@@ -90,7 +102,8 @@ class NotConnected(LockServiceError, ConnectionError):
 _BY_SQLSTATE = {
     cls.sqlstate: cls
     for cls in (FencedError, TokenNeverIssuedError, PrepareRefusedError,
-                KindMismatchError, SharedTokenError, LockCancelled)
+                KindMismatchError, SharedTokenError, SessionNotOpenError,
+                KeptBySessionError, LockCancelled)
 }
 
 
