@@ -4,11 +4,11 @@
 #
 #   bench/run.sh                  full run (about 50 minutes, 22 of them the soak)
 #   bench/run.sh --quick          smoke run for CI: every figure once, tiny sizes
-#   bench/run.sh --only 3         one figure: 1 2 3 4 5 6 7 8 9 sweep peers (or a comma list)
+#   bench/run.sh --only 3         one figure: 1 2 3 4 5 6 7 8 9 10 sweep peers (or a comma list)
 #
 # Options:
 #   --quick               tiny sizes, one repetition, no soak (CI smoke test)
-#   --only LIST           figures to run (1..9, sweep, peers; comma-separated)
+#   --only LIST           figures to run (1..10, sweep, peers; comma-separated)
 #   --reps N              repetitions of every measurement (default 3)
 #   --seconds S           length of one throughput run (default 10; sweep: S/2)
 #   --soak-minutes M      length of the bloat soak (default 15)
@@ -93,7 +93,10 @@ if [ "$QUICK" = 1 ]; then
 	SCRAPE_LEASES=2000
 	SCRAPE_WAITERS=5
 	SCRAPE_RUNS=3
-	DEFAULT_FIGS="1,2,3,4,6,7,9,sweep"
+	SESS_SESSIONS=20			# figure 10: sessions x locks each
+	SESS_PER=10
+	SESS_SECONDS=2
+	DEFAULT_FIGS="1,2,3,4,6,7,9,10,sweep"
 else
 	REPS=${REPS:-3}
 	TX_PER_CLIENT=0
@@ -107,7 +110,10 @@ else
 	SCRAPE_LEASES=100000
 	SCRAPE_WAITERS=50
 	SCRAPE_RUNS=20
-	DEFAULT_FIGS="1,2,3,4,5,6,7,8,9,sweep,peers"
+	SESS_SESSIONS=1000
+	SESS_PER=100
+	SESS_SECONDS=20
+	DEFAULT_FIGS="1,2,3,4,5,6,7,8,9,10,sweep,peers"
 fi
 SWEEP_SECONDS=$(( SECONDS_RUN / 2 > 1 ? SECONDS_RUN / 2 : 1 ))
 HO_SECONDS=$SECONDS_RUN
@@ -144,13 +150,13 @@ write_summaries() {
 	# results/summary.txt: the settings and every figure's report
 	{
 		cat "$RESULTS/settings.txt"
-		for f in 1 2 3 sweep 4 5 6 8 9; do [ -e "$RESULTS/fig_$f.txt" ] && { echo; cat "$RESULTS/fig_$f.txt"; }; done
+		for f in 1 2 3 sweep 4 5 6 8 9 10; do [ -e "$RESULTS/fig_$f.txt" ] && { echo; cat "$RESULTS/fig_$f.txt"; }; done
 		[ -s "$RESULTS/observations.txt" ] && { echo; echo "Observations:"; sed 's/^/  /' "$RESULTS/observations.txt"; }
 	} > "$RESULTS/summary.txt"
 
 	# results/summary.md: every reported ratio, for the README
 	{
-		for f in 1 2 3 sweep 4 5 6 8 9; do
+		for f in 1 2 3 sweep 4 5 6 8 9 10; do
 			[ -e "$RESULTS/fig_$f.txt" ] && echo "- figure $f: $(head -1 "$RESULTS/fig_$f.txt" | tr -d '[]')"
 		done
 		echo
@@ -1318,6 +1324,173 @@ GP
 	fi
 }
 
+# ================================================================ figure 10
+# Sessions (1.5).
+# (a) The heartbeat of SESS_SESSIONS x SESS_PER locks: held by SESS_SESSIONS
+#     sessions of SESS_PER locks each, renewed every 5 s (ttl/3 of a 15 s
+#     ttl: SESS_SESSIONS/5 session renewals a second), against the same
+#     number of locks with their own ttl renewed one by one at the same
+#     period (n/5 renewals a second): WAL bytes and server CPU (every
+#     PostgreSQL process, exited backends included) per second, pgbench -R
+#     for SESS_SECONDS.  The ttls are 1 hour so that nothing ends while it
+#     is measured (a renewal costs the same whatever its ttl).  When one by
+#     one cannot keep the rate, its cost per renewal times the rate it
+#     needs is what it would cost; both are shown.
+# (b) The 8-client cycle rate (figure 1's script) with the session
+#     heartbeat running beside it, against the rate without it.
+# (c) A cycle (acquire + release) of a lock in a session against one with
+#     its own ttl: 8 clients, a session each.
+# (d) lock_acquire_all of 5 free names against one lock_acquire and five:
+#     the acquire statements' latency (pgbench -r), releases not counted.
+server_cpu_ticks() {	# every PostgreSQL process: the postmaster, its children, and the children it reaped
+	local pm c sum
+	pm=$(head -1 "$PGDATA/postmaster.pid")
+	sum=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
+	for c in $(pgrep -P "$pm"); do sum=$((sum + $(cpu_ticks "$c"))); done
+	echo "$sum"
+}
+wal_lsn() { sql sess "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
+# hb_run CFG REP SCRIPT RATE: a rate-limited heartbeat load, its WAL and CPU per second
+hb_run() {
+	local cfg=$1 rep=$2 script=$3 rate=$4 w0 w1 c0 c1 t0 t1 log="$WORK/hb.log" tps
+	w0=$(wal_lsn); c0=$(server_cpu_ticks); t0=$(date +%s.%N)
+	as_pg "$BIN/pgbench" -n -M prepared -c 4 -j 2 -R "$rate" -T "$SESS_SECONDS" -h "$SOCK" -p "$PORT" -U postgres \
+		-D nsess="$SESS_SESSIONS" -D n="$((SESS_SESSIONS * SESS_PER))" -f "$S/$script" sess > "$log" 2>&1 ||
+		{ cat "$log" >&2; fail_check "figure 10: pgbench $cfg failed"; return 0; }
+	c1=$(server_cpu_ticks); t1=$(date +%s.%N); w1=$(wal_lsn)
+	tps=$(awk '/^tps = .*without initial connection/ {print $3}' "$log")
+	record 10 "$cfg" "$rep" tps "$tps"
+	record 10 "$cfg" "$rep" wal_bytes_per_s "$(calc "($w1 - $w0) / ($t1 - $t0)")"
+	record 10 "$cfg" "$rep" cpu_pct "$(calc "100 * ($c1 - $c0) / $CLK_TCK / ($t1 - $t0)")"
+	record 10 "$cfg" "$rep" wal_bytes_per_call "$(calc "($w1 - $w0) / ($tps * ($t1 - $t0))")"
+	record 10 "$cfg" "$rep" cpu_ms_per_call "$(calc "1000 * ($c1 - $c0) / $CLK_TCK / ($tps * ($t1 - $t0))")"
+	say "figure 10 rep $rep $cfg: $(fmt "$tps" 0)/s (asked $rate/s)"
+}
+# ml_run CFG REP SCRIPT: 8 clients, the summed latency of the statements that acquire
+ml_run() {
+	local cfg=$1 rep=$2 script=$3 log="$WORK/ml.log" lat
+	local len=(-T "$SECONDS_RUN"); [ "$QUICK" = 1 ] && len=(-t "$TX_PER_CLIENT")
+	as_pg "$BIN/pgbench" -n -M prepared -r -c 8 -j 2 "${len[@]}" -h "$SOCK" -p "$PORT" -U postgres \
+		-D per=125 -D prefix="m-" -f "$S/$script" sess > "$log" 2>&1 ||
+		{ cat "$log" >&2; fail_check "figure 10: pgbench $cfg failed"; return 0; }
+	lat=$(awk '/^ *[0-9.]+ +[0-9]+ +SELECT .*lock_acquire/ {s += $1} /^ *[0-9.]+ +SELECT .*lock_acquire/ {s += $1} END {print s + 0}' "$log")
+	record 10 "$cfg" "$rep" acquire_ms "$lat"
+	record 10 "$cfg" "$rep" tps "$(awk '/^tps = .*without initial connection/ {print $3}' "$log")"
+}
+figure10() {
+	begin_fig 10
+	local ns=$SESS_SESSIONS per=$SESS_PER n=$((SESS_SESSIONS * SESS_PER)) rep bg
+	local rate_s=$(( SESS_SESSIONS / 5 > 1 ? SESS_SESSIONS / 5 : 1 )) rate_1=$(( SESS_SESSIONS * SESS_PER / 5 ))
+	say "figure 10: sessions -- $n locks in $ns sessions against $n leases renewed one by one; $REPS reps interleaved"
+	setup_db sess
+	sql sess "SELECT count(lockservice.session_open('w' || i, '1 hour')) FROM generate_series(1, $ns) i" >/dev/null
+	[ "$(sql sess "SELECT min(id) || ' ' || max(id) FROM lockservice.sessions")" = "1 $ns" ] ||
+		fail_check "figure 10: session ids are not 1..$ns"
+	sql sess "SELECT count(lockservice.lock_acquire('s:' || s || ':' || j, s::bigint))
+	            FROM generate_series(1, $ns) s, generate_series(1, $per) j" >/dev/null
+	sql sess "CREATE TABLE hb_tokens (n int PRIMARY KEY, token bigint NOT NULL);
+	          INSERT INTO hb_tokens SELECT i, lockservice.lock_acquire('o:' || i, 'h', '1 hour')
+	            FROM generate_series(1, $n) i;
+	          VACUUM ANALYZE" >/dev/null
+	# the clients of (c): a session each, ids ns+1 .. ns+8
+	sql sess "SELECT count(lockservice.session_open('c' || i, '1 hour')) FROM generate_series(0, 7) i" >/dev/null
+	[ "$(sql sess "SELECT count(*) FROM lockservice.leases_live")" = "$((2 * n))" ] ||
+		fail_check "figure 10: not every one of the $((2 * n)) locks is held"
+	cat > "$S/hb_session.sql" <<'EOF'
+\set s random(1, :nsess)
+SELECT lockservice.session_renew(:s);
+EOF
+	cat > "$S/hb_single.sql" <<'EOF'
+\set i random(1, :n)
+SELECT lockservice.lock_renew('o:' || :i, t.token) FROM hb_tokens t WHERE t.n = :i;
+EOF
+	cat > "$S/ls_cycle_session.sql" <<'EOF'
+\set n random(0, :per - 1) + :client_id * :per
+\set sid :sbase + :client_id
+SELECT coalesce(lockservice.lock_acquire(:prefix::text || :n::text, :sid::bigint), 0) AS tok \gset
+\if :tok > 0
+SELECT lockservice.lock_release(:prefix::text || :n::text, :tok);
+\endif
+EOF
+	cat > "$S/ml_all5.sql" <<'EOF'
+\set n random(0, :per - 1) + :client_id * :per
+SELECT lockservice.lock_acquire_all(ARRAY[:prefix::text || :n::text || 'a', :prefix::text || :n::text || 'b', :prefix::text || :n::text || 'c', :prefix::text || :n::text || 'd', :prefix::text || :n::text || 'e'], 'bench', '30 s')::text AS toks \gset
+SELECT count(lockservice.lock_release(u.name, u.token)) FROM unnest(ARRAY[:prefix::text || :n::text || 'a', :prefix::text || :n::text || 'b', :prefix::text || :n::text || 'c', :prefix::text || :n::text || 'd', :prefix::text || :n::text || 'e'], (:toks)::bigint[]) AS u(name, token);
+EOF
+	cat > "$S/ml_one.sql" <<'EOF'
+\set n random(0, :per - 1) + :client_id * :per
+SELECT lockservice.lock_acquire(:prefix::text || :n::text || 'a', 'bench', '30 s') AS ta \gset
+SELECT lockservice.lock_release(:prefix::text || :n::text || 'a', :ta);
+EOF
+	{
+		echo '\set n random(0, :per - 1) + :client_id * :per'
+		for x in a b c d e; do
+			echo "SELECT lockservice.lock_acquire(:prefix::text || :n::text || '$x', 'bench', '30 s') AS t$x \\gset"
+		done
+		echo "SELECT lockservice.lock_release(:prefix::text || :n::text || 'a', :ta), lockservice.lock_release(:prefix::text || :n::text || 'b', :tb), lockservice.lock_release(:prefix::text || :n::text || 'c', :tc), lockservice.lock_release(:prefix::text || :n::text || 'd', :td), lockservice.lock_release(:prefix::text || :n::text || 'e', :te);"
+	} > "$S/ml_five.sql"
+	[ "$(id -u)" = 0 ] && chown postgres: "$S"/*.sql
+	for rep in $(seq 1 "$REPS"); do
+		hb_run session "$rep" hb_session.sql "$rate_s"
+		hb_run single "$rep" hb_single.sql "$rate_1"
+		pgbench_run 10 cycle-alone "$rep" sess 8 ls_cycle.sql "$SYNC_ON"
+		as_pg "$BIN/pgbench" -n -M prepared -c 2 -j 1 -R "$rate_s" -T $(( $([ "$QUICK" = 1 ] && echo 5 || echo "$SECONDS_RUN") + 5 )) \
+			-h "$SOCK" -p "$PORT" -U postgres -D nsess="$ns" -f "$S/hb_session.sql" sess > "$WORK/bg.log" 2>&1 &
+		bg=$!
+		pgbench_run 10 cycle-with-heartbeat "$rep" sess 8 ls_cycle.sql "$SYNC_ON"
+		wait "$bg" || { cat "$WORK/bg.log" >&2; fail_check "figure 10: the background heartbeat failed"; }
+		pgbench_run 10 cycle-session "$rep" sess 8 ls_cycle_session.sql "$SYNC_ON" sbase=$((ns + 1))
+		ml_run all5 "$rep" ml_all5.sql
+		ml_run one "$rep" ml_one.sql
+		ml_run five "$rep" ml_five.sql
+		say "figure 10 rep $rep/$REPS done"
+	done
+	med_refresh
+	local ws w1 cs c1 ws_call w1_call c_call1 c_calls
+	ws=$(median 10 session wal_bytes_per_s); w1=$(median 10 single wal_bytes_per_s)
+	cs=$(median 10 session cpu_pct); c1=$(median 10 single cpu_pct)
+	w1_call=$(median 10 single wal_bytes_per_call); c_call1=$(median 10 single cpu_ms_per_call)
+	out ""
+	out "Figure 10: sessions (1.5), median of $REPS"
+	out "  (a) heartbeat of $n locks: $ns sessions x $per locks renewed every 5 s ($rate_s session renewals/s asked)"
+	out "      against $n leases renewed one by one every 5 s ($rate_1 renewals/s asked), $SESS_SECONDS s each"
+	out "$(printf '  %-44s %12s %14s %10s %14s %14s' load "renewals/s" "WAL B/s" "CPU %" "WAL B/call" "CPU ms/call")"
+	local c
+	for c in session single; do
+		out "$(printf '  %-44s %12s %14s %10s %14s %14s' "$c" "$(fmt "$(median 10 $c tps)" 0)" "$(fmt "$(median 10 $c wal_bytes_per_s)" 0)" \
+			"$(fmt "$(median 10 $c cpu_pct)" 1)" "$(fmt "$(median 10 $c wal_bytes_per_call)" 0)" "$(fmt "$(median 10 $c cpu_ms_per_call)" 3)")"
+	done
+	# what one by one costs at the rate it needs (it may not keep it)
+	local w1_need c1_need
+	w1_need=$(calc "$w1_call * $rate_1"); c1_need=$(calc "$c_call1 * $rate_1 / 10")
+	goal 10 "heartbeat WAL/s: sessions vs one by one (measured)" "$ws" B/s "one by one" "$w1" "$(ratio "$ws" "$w1")" "<=" 0.02
+	goal 10 "heartbeat WAL/s: sessions vs one by one at $rate_1/s" "$ws" B/s "one by one, per call x rate" "$w1_need" "$(ratio "$ws" "$w1_need")" "<=" 0.02
+	goal 10 "heartbeat server CPU: sessions vs one by one (measured)" "$cs" "%" "one by one" "$c1" "$(ratio "$cs" "$c1")" "<=" 0.02
+	goal 10 "heartbeat server CPU: sessions vs one by one at $rate_1/s" "$cs" "%" "one by one, per call x rate" "$c1_need" "$(ratio "$cs" "$c1_need")" "<=" 0.02
+	goal 10 "one by one: renewals/s kept vs asked" "$(median 10 single tps)" "/s" "asked" "$rate_1" "$(ratio "$(median 10 single tps)" "$rate_1")" info 0
+	out ""
+	out "  (b), (c) 8 clients, acquire + release cycles, synchronous_commit=on"
+	table_header cycle
+	table_row 10 cycle-alone "own ttl, nothing beside"
+	table_row 10 cycle-with-heartbeat "own ttl, session heartbeat beside"
+	table_row 10 cycle-session "in a session (one per client)"
+	local a b
+	a=$(median 10 cycle-alone tps); b=$(median 10 cycle-with-heartbeat tps)
+	goal 10 "cycles/s with the session heartbeat running vs without" "$b" cycles/s "without" "$a" "$(ratio "$b" "$a")" ">=" 0.9
+	b=$(median 10 cycle-session tps)
+	goal 10 "cycles/s of a lock in a session vs own ttl" "$b" cycles/s "own ttl" "$a" "$(ratio "$b" "$a")" ">=" 0.95
+	out ""
+	out "  (d) acquire latency, 8 clients, free names (pgbench -r; releases not counted)"
+	local l5 l1 lf
+	l5=$(median 10 all5 acquire_ms); l1=$(median 10 one acquire_ms); lf=$(median 10 five acquire_ms)
+	out "$(printf '  %-44s %10s ms' "lock_acquire_all of 5 names" "$(fmt "$l5" 3)")"
+	out "$(printf '  %-44s %10s ms' "one lock_acquire" "$(fmt "$l1" 3)")"
+	out "$(printf '  %-44s %10s ms' "five lock_acquire (5 statements)" "$(fmt "$lf" 3)")"
+	goal 10 "multi-lock of 5 names vs one acquire" "$l5" ms "one acquire" "$l1" "$(ratio "$l5" "$l1")" "<=" 2
+	goal 10 "multi-lock of 5 names vs 5 single acquires" "$l5" ms "5 acquires" "$lf" "$(ratio "$l5" "$lf")" info 0
+	sql postgres "DROP DATABASE sess WITH (FORCE)" >/dev/null
+}
+
 # ================================================================ main
 want 1 && figure1
 want 2 && figure2
@@ -1328,6 +1501,7 @@ want 6 && figure6
 want 5 && figure5
 want 8 && figure8
 want 9 && figure9
+want 10 && figure10
 if want peers; then
 	# etcd, ZooKeeper and Redis beside lockservice: a harness and servers of its own
 	say "peers: bench/peers/run.sh (results in $HERE/peers/results)"

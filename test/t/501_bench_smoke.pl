@@ -30,7 +30,7 @@ like($out . $err, qr/^\[[^\]]*\] done in /m, '... and says it is done');
 unlike($out . $err, qr/CHECK FAILED/, '... with no failed check');
 
 my $summary = -e "$results/summary.md" ? slurp_file("$results/summary.md") : '';
-for my $fig (1, 2, 3, 4, 6, 7)
+for my $fig (1, 2, 3, 4, 6, 7, 10)
 {
 	like($summary, qr/^\| $fig \| .* \| (met|MISSED|info) \|/m,
 		"summary.md has the ratios of figure $fig");
