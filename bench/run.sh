@@ -263,7 +263,7 @@ case "$BUILD" in
 			BUILT_FROM="commit $(git -C "$REPO" rev-parse --short "$REV") (git archive $REV)"
 		else
 			(cd "$REPO" && git ls-files -co --exclude-standard -z | grep -zv '^bench/results/' | tar --null -T - -c) | tar -x -C "$WORK/src"
-			BUILT_FROM="the working tree at commit $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" status --porcelain --untracked-files=no -- src sql Makefile | grep -q . && echo ' with uncommitted changes')"
+			BUILT_FROM="the working tree at commit $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" status --porcelain --untracked-files=no -- src sql Makefile | grep -q . && echo ' with uncommitted changes' || true)"
 		fi
 		say "building the extension from $BUILT_FROM"
 		make -C "$WORK/src" -s -j"$(nproc)" PG_CONFIG="$BIN/pg_config" with_llvm=no >"$WORK/build.log" 2>&1 &&
@@ -1390,8 +1390,8 @@ figure10() {
 	            FROM generate_series(1, $ns) s, generate_series(1, $per) j" >/dev/null
 	sql sess "CREATE TABLE hb_tokens (n int PRIMARY KEY, token bigint NOT NULL);
 	          INSERT INTO hb_tokens SELECT i, lockservice.lock_acquire('o:' || i, 'h', '1 hour')
-	            FROM generate_series(1, $n) i;
-	          VACUUM ANALYZE" >/dev/null
+	            FROM generate_series(1, $n) i" >/dev/null
+	sql sess "VACUUM ANALYZE" >/dev/null
 	# the clients of (c): a session each, ids ns+1 .. ns+8
 	sql sess "SELECT count(lockservice.session_open('c' || i, '1 hour')) FROM generate_series(0, 7) i" >/dev/null
 	[ "$(sql sess "SELECT count(*) FROM lockservice.leases_live")" = "$((2 * n))" ] ||
