@@ -13,7 +13,9 @@ type Error struct {
 	Message  string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("lockservice: %s (SQLSTATE %s)", e.Message, e.SQLState) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("lockservice: %s (SQLSTATE %s)", e.Message, e.SQLState)
+}
 
 // Is matches the sentinel errors by SQLSTATE: errors.Is(err, ErrFenced).
 func (e *Error) Is(target error) bool {
@@ -28,6 +30,8 @@ var (
 	ErrPrepareRefused   = &Error{SQLState: "LS003"} // PREPARE TRANSACTION after a lockservice call
 	ErrKindMismatch     = &Error{SQLState: "LS004"} // the name is held or used as another kind
 	ErrSharedToken      = &Error{SQLState: "LS005"} // fence with a shared lease's or a permit's token
+	ErrSessionNotOpen   = &Error{SQLState: "LS006"} // an acquire in a session that has ended
+	ErrKeptBySession    = &Error{SQLState: "LS007"} // lock_renew of a lock kept by a session
 	ErrCancelled        = &Error{SQLState: "57014"} // a wait ended by cancel or statement_timeout
 )
 

@@ -171,6 +171,35 @@ func (c *Client) acquire(ctx context.Context, kind Kind, name string, permits in
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
+	var token *int64
+	sent, err := c.acquireCall(ctx, fmt.Sprintf("acquire of %q", name), opts,
+		func(callCtx context.Context, conn *pgxpool.Conn, wait interface{}) error {
+			args := []interface{}{name, opts.Holder, ms(opts.TTL), wait}
+			if kind == Permit {
+				args = append(args, permits)
+			}
+			return conn.QueryRow(callCtx, acquireSQL[kind], args...).Scan(&token)
+		})
+	if err != nil {
+		return nil, err
+	}
+	if token == nil {
+		return nil, ErrNotGranted
+	}
+	l := newLease(c, name, opts.Holder, *token, kind, opts.TTL, sent)
+	if !opts.NoKeepalive {
+		go l.keepalive()
+	}
+	return l, nil
+}
+
+// acquireCall runs an acquire (query, given the wait left: milliseconds, or
+// nil to wait forever), retrying while its outcome is unknown: a retry asks
+// again as the same holder (or in the same session), which returns the same
+// token(s) when the first call got them, never a false success. It returns
+// when the successful call was sent.
+func (c *Client) acquireCall(ctx context.Context, what string, opts Options,
+	query func(callCtx context.Context, conn *pgxpool.Conn, wait interface{}) error) (time.Time, error) {
 	start := time.Now()
 	var waitUntil time.Time
 	if !opts.WaitForever {
@@ -197,34 +226,22 @@ func (c *Client) acquire(ctx context.Context, kind Kind, name string, permits in
 			wait = ms(left)
 		}
 		sent := time.Now() // carries a monotonic reading
-		var token *int64
 		callCtx, cancelCall := withDeadline(ctx, deadline)
 		err := c.call(callCtx, func(conn *pgxpool.Conn) error {
-			args := []interface{}{name, opts.Holder, ms(opts.TTL), wait}
-			if kind == Permit {
-				args = append(args, permits)
-			}
-			return conn.QueryRow(callCtx, acquireSQL[kind], args...).Scan(&token)
+			return query(callCtx, conn, wait)
 		}, &sentAny)
 		cancelCall()
 		if err == nil {
-			if token == nil {
-				return nil, ErrNotGranted
-			}
-			l := newLease(c, name, opts.Holder, *token, kind, opts.TTL, sent)
-			if !opts.NoKeepalive {
-				go l.keepalive()
-			}
-			return l, nil
+			return sent, nil
 		}
 		if isServerError(err) {
-			return nil, serverError(err)
+			return sent, serverError(err)
 		}
 		if ctx.Err() != nil {
 			if sentAny {
-				return nil, fmt.Errorf("%w: acquire of %q cancelled without a reply (a lease it got ends at its ttl): %v", ErrOutcomeUnknown, name, err)
+				return sent, fmt.Errorf("%w: %s cancelled without a reply (a lease it got ends at its ttl): %v", ErrOutcomeUnknown, what, err)
 			}
-			return nil, ctx.Err()
+			return sent, ctx.Err()
 		}
 		// no reply, or an unconfirmed commit: ask again as the same holder,
 		// which returns the same lease if it was granted (never a false
@@ -235,11 +252,11 @@ func (c *Client) acquire(ctx context.Context, kind Kind, name string, permits in
 		if !deadline.IsZero() && time.Now().Add(delay).After(deadline) {
 			switch {
 			case unconfirmed != nil:
-				return nil, fmt.Errorf("acquire of %q: %w", name, unconfirmed)
+				return sent, fmt.Errorf("%s: %w", what, unconfirmed)
 			case !sentAny:
-				return nil, err
+				return sent, err
 			}
-			return nil, fmt.Errorf("%w: acquire of %q: %v", ErrOutcomeUnknown, name, err)
+			return sent, fmt.Errorf("%w: %s: %v", ErrOutcomeUnknown, what, err)
 		}
 		if !sleep(ctx, delay) {
 			continue
@@ -319,6 +336,10 @@ type Lease struct {
 	cancel        context.CancelFunc
 	stop          chan struct{}
 	done          chan struct{}
+
+	session   *Session                                                    // the session that keeps it, or nil
+	renewFn   func(ctx context.Context, ttlArg interface{}) (bool, error) // a session's own renewal
+	lostHooks []func(reason string)                                       // called once it is lost
 }
 
 func newLease(c *Client, name, holder string, token int64, kind Kind, ttl time.Duration, sent time.Time) *Lease {
@@ -347,6 +368,9 @@ func (l *Lease) Err() error {
 
 // Deadline is the local time at which the lease counts as lost without a confirmed renewal.
 func (l *Lease) Deadline() time.Time {
+	if l.session != nil {
+		return l.session.Deadline()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.deadlineLocked()
@@ -371,12 +395,17 @@ func (l *Lease) confirm(sent time.Time) {
 
 func (l *Lease) markLost(reason string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.released || l.lostErr != nil {
+		l.mu.Unlock()
 		return
 	}
 	l.lostErr = fmt.Errorf("%w: %q: %s", ErrLeaseLost, l.name, reason)
 	l.cancel()
+	hooks := l.lostHooks
+	l.mu.Unlock()
+	for _, hook := range hooks {
+		hook(reason)
+	}
 }
 
 func (l *Lease) keepalive() {
@@ -430,6 +459,9 @@ func (l *Lease) renewOnce(ctx context.Context, ttl time.Duration) (bool, error) 
 	if ttl > 0 {
 		ttlArg = ms(ttl)
 	}
+	if l.renewFn != nil {
+		return l.renewFn(ctx, ttlArg)
+	}
 	sent := false
 	err := l.client.call(ctx, func(conn *pgxpool.Conn) error {
 		return conn.QueryRow(ctx, "SELECT lockservice.lock_renew($1, $2, $3::float8 * interval '1 ms')",
@@ -443,6 +475,9 @@ func (l *Lease) renewOnce(ctx context.Context, ttl time.Duration) (bool, error) 
 
 // Renew extends the lease by hand (ttl 0: its own ttl). false: no longer held.
 func (l *Lease) Renew(ctx context.Context, ttl time.Duration) (bool, error) {
+	if l.session != nil {
+		return l.session.Renew(ctx, ttl) // a lock in a session is renewed through it
+	}
 	if ttl < 0 {
 		return false, fmt.Errorf("lockservice: ttl must be >= 0, got %v", ttl)
 	}
@@ -485,6 +520,9 @@ func (l *Lease) Release(ctx context.Context) (bool, error) {
 	l.mu.Unlock()
 	close(l.stop)
 	defer l.cancel()
+	if l.session != nil {
+		l.session.forget(l)
+	}
 	delay := retryFirst
 	until := time.Now().Add(l.ttl)
 	sentAny := false

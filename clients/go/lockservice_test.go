@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 		childHolder()
 		return
 	}
+	if os.Getenv("LS_GO_CHILD") == "session" {
+		childSession()
+		return
+	}
 	dsn, adminDSN, bouncerDSN = os.Getenv("LS_DSN"), os.Getenv("LS_ADMIN_DSN"), os.Getenv("LS_BOUNCER_DSN")
 	if dsn == "" || adminDSN == "" || bouncerDSN == "" {
 		fmt.Println("LS_DSN, LS_ADMIN_DSN, LS_BOUNCER_DSN: run through run-tests.sh")
