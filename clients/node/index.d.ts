@@ -55,6 +55,33 @@ export class Lease {
   [Symbol.asyncDispose](): Promise<boolean>;
 }
 
+/** A lease kept by a Session: its deadline is the session's; renew() renews the session. */
+export class SessionLease extends Lease {
+  readonly session: Session;
+}
+
+export interface SessionAcquireOptions {
+  /** seconds to wait: 0 (default) tries once, null waits until granted or signal aborts */
+  wait?: number | null;
+  signal?: AbortSignal | null;
+  timeout?: number | null;
+}
+
+/**
+ * A lock session (lockservice 1.5): one keepalive renews every lock in it;
+ * when it is lost every lease in it is lost at the same moment.
+ */
+export class Session extends Lease {
+  readonly id: bigint;
+  readonly leases: SessionLease[];
+  acquire(name: string, opts?: SessionAcquireOptions): Promise<SessionLease | null>;
+  acquireShared(name: string, opts?: SessionAcquireOptions): Promise<SessionLease | null>;
+  acquirePermit(name: string, permits: number, opts?: SessionAcquireOptions): Promise<SessionLease | null>;
+  acquireAll(names: string[], opts?: SessionAcquireOptions): Promise<SessionLease[] | null>;
+  /** end the session and release every lease in it; false when it had already ended */
+  close(): Promise<boolean>;
+}
+
 /**
  * A pg.Pool over a libpq conninfo (keywords or a postgresql:// URL, several
  * hosts allowed): each new connection goes to the first host, in order, that
@@ -71,6 +98,10 @@ export class Client {
   acquire(name: string, opts?: AcquireOptions): Promise<Lease | null>;
   acquireShared(name: string, opts?: AcquireOptions): Promise<Lease | null>;
   acquirePermit(name: string, permits: number, opts?: AcquireOptions): Promise<Lease | null>;
+  /** exclusive leases of every name, all or nothing (lockservice 1.5), or null: then none is held */
+  acquireAll(names: string[], opts?: AcquireOptions): Promise<Lease[] | null>;
+  /** open a lock session (lockservice 1.5), kept alive in the background */
+  session(opts?: { ttl?: number; holder?: string; timeout?: number | null }): Promise<Session>;
   run<T>(name: string, opts: AcquireOptions, fn: (lease: Lease, signal: AbortSignal) => Promise<T>): Promise<T>;
   campaign(name: string, holder: string, opts?: { ttl?: number; wait?: number | null; signal?: AbortSignal | null }): Promise<Lease | null>;
   holders(name: string): Promise<HolderInfo[]>;

@@ -170,6 +170,23 @@ const SQL = {
   permit: 'SELECT lockservice.sem_acquire($1, $2, $5::int, $3::float8 * interval \'1 s\', $4::float8 * interval \'1 s\') AS token',
 };
 
+// lockservice 1.5: sessions (one keepalive for many locks) and multi-lock
+const SESSION_SQL = {
+  exclusive: 'SELECT lockservice.lock_acquire($1, $2::bigint, $3::float8 * interval \'1 s\') AS token',
+  shared: 'SELECT lockservice.lock_acquire_shared($1, $2::bigint, $3::float8 * interval \'1 s\') AS token',
+  permit: 'SELECT lockservice.sem_acquire($1, $2::bigint, $4::int, $3::float8 * interval \'1 s\') AS token',
+};
+const SQL_ALL = 'SELECT lockservice.lock_acquire_all($1::text[], $2, $3::float8 * interval \'1 s\', $4::float8 * interval \'1 s\') AS token';
+const SQL_SESSION_ALL = 'SELECT lockservice.lock_acquire_all($1::text[], $2::bigint, $3::float8 * interval \'1 s\') AS token';
+
+function checkNames(names) {
+  if (!Array.isArray(names)) throw new TypeError('names must be an array of strings');
+  names.forEach((n) => checkName(n));
+  if (names.length === 0) throw new RangeError('names must not be empty');
+  if (new Set(names).size !== names.length) throw new RangeError('names must not repeat');
+  return names;
+}
+
 function checkName(v, what = 'name') {
   if (typeof v !== 'string') throw new TypeError(`${what} must be a string`);
   if (v === '') throw new RangeError(`${what} must not be empty`);
@@ -237,7 +254,7 @@ class Lease {
     const sent = performance.now();
     let ok;
     try {
-      ok = await this.client._renewOnce(this, null, this.deadline);
+      ok = await this._renewCall(null, this.deadline);
     } catch (err) {
       if (this._released) return;
       this._delay = Math.min((this._delay ?? RETRY_FIRST / 2) * 2, RETRY_MAX); // unconfirmed: retry, never counted
@@ -255,6 +272,8 @@ class Lease {
 
   _startKeepalive() { this._schedule(this._confirmedSent + (this.ttl / 3) * 1000); }
 
+  _renewCall(ttl, deadlineAt) { return this.client._renewOnce(this, ttl, deadlineAt); }
+
   throwIfLost() {
     if (!this.isLost && performance.now() >= this.deadline) this._markLost('no renewal confirmed by the local deadline');
     if (this.isLost) throw new LeaseLostError(this.name, this.lostReason);
@@ -263,7 +282,7 @@ class Lease {
   async renew(ttl = null) {
     checkSeconds(ttl, 'ttl', { allowZero: false, allowNull: true });
     const sent = performance.now();
-    const ok = await this.client._retrying(() => this.client._renewOnce(this, ttl, this.deadline), this.deadline, 'renew');
+    const ok = await this.client._retrying(() => this._renewCall(ttl, this.deadline), this.deadline, 'renew');
     if (ok) {
       if (ttl !== null) this.ttl = ttl;
       this._confirmedSent = Math.max(this._confirmedSent, sent);
@@ -316,6 +335,116 @@ class Lease {
 }
 
 Lease.prototype[Symbol.asyncDispose] = Lease.prototype.release; // await using lease = ...
+
+// A lease kept by a Session: no keepalive and no ttl of its own; its deadline
+// is the session's and it is lost with it. release() gives back this one.
+class SessionLease extends Lease {
+  constructor(session, name, token, kind) {
+    super(session.client, name, session.holder, token, kind, session.ttl, session._confirmedSent);
+    this.session = session;
+  }
+
+  get deadline() { return this.session.deadline; }
+  _startKeepalive() {}
+  renew(ttl = null) { return this.session.renew(ttl); }
+  async release() {
+    this.session._forget(this);
+    return super.release();
+  }
+}
+
+// A lock session (lockservice 1.5): one keepalive renews every lock in it;
+// when it is lost (a renewal refused, or none confirmed by the local deadline)
+// every lease in it is lost at the same moment. close() releases them all.
+class Session extends Lease {
+  constructor(client, id, holder, ttl, sentAt) {
+    super(client, `session ${id}`, holder, id, 'session', ttl, sentAt);
+    this.id = id; // a BigInt
+    this._leases = [];
+  }
+
+  get leases() { return [...this._leases]; }
+
+  _renewCall(ttl, deadlineAt) {
+    return withConnection(this.client.pool, 'session renew', deadlineAt, async (conn) => {
+      const r = await conn.query('SELECT lockservice.session_renew($1::bigint, $2::float8 * interval \'1 s\') AS ok',
+        [this.id.toString(), ttl]);
+      checkWarnings(conn, 'session renew');
+      return r.rows[0].ok;
+    });
+  }
+
+  _markLost(reason) {
+    super._markLost(reason);
+    if (this.isLost) for (const lease of this.leases) lease._markLost(`session ${this.id} lost: ${this.lostReason}`);
+  }
+
+  _forget(lease) { this._leases = this._leases.filter((l) => l !== lease); }
+
+  _kept(lease) {
+    this._leases.push(lease);
+    if (this.isLost) lease._markLost(`session ${this.id} lost: ${this.lostReason}`);
+    return lease;
+  }
+
+  async _acquireIn(kind, name, opts, permits) {
+    checkName(name);
+    const { wait = 0, signal = null, timeout = null } = opts ?? {};
+    checkSeconds(wait, 'wait', { allowZero: true, allowNull: true });
+    checkSeconds(timeout, 'timeout', { allowZero: false, allowNull: true });
+    if (kind === 'permit' && (!Number.isInteger(permits) || permits < 1)) throw new RangeError('permits must be an integer >= 1');
+    const { token } = await this.client._acquireCall(SESSION_SQL[kind], `acquire of ${JSON.stringify(name)} in session ${this.id}`, (left) => {
+      const args = [name, this.id.toString(), left];
+      if (kind === 'permit') args.push(permits);
+      return args;
+    }, { wait, timeout, signal });
+    if (token === null) return null;
+    return this._kept(new SessionLease(this, name, BigInt(token), kind));
+  }
+
+  /** An exclusive lease kept by the session, or null (LockServiceError LS006 once the session ended). */
+  acquire(name, opts = {}) { return this._acquireIn('exclusive', name, opts); }
+  acquireShared(name, opts = {}) { return this._acquireIn('shared', name, opts); }
+  acquirePermit(name, permits, opts = {}) { return this._acquireIn('permit', name, opts, permits); }
+
+  /** Exclusive leases of every name kept by the session, all or nothing, or null. */
+  async acquireAll(names, opts = {}) {
+    checkNames(names);
+    const { wait = 0, signal = null, timeout = null } = opts ?? {};
+    checkSeconds(wait, 'wait', { allowZero: true, allowNull: true });
+    checkSeconds(timeout, 'timeout', { allowZero: false, allowNull: true });
+    const { token } = await this.client._acquireCall(SQL_SESSION_ALL, `acquire of ${JSON.stringify(names)} in session ${this.id}`,
+      (left) => [names, this.id.toString(), left], { wait, timeout, signal });
+    if (token === null) return null;
+    return names.map((name, i) => this._kept(new SessionLease(this, name, BigInt(token[i]), 'exclusive')));
+  }
+
+  /** End the session and release every lease in it; false when it had already ended. */
+  async close() {
+    if (this._released) return false;
+    this._released = true;
+    this._stop();
+    const leases = this._leases;
+    this._leases = [];
+    for (const lease of leases) {
+      lease._released = true;
+      lease._controller.abort(new LockServiceError('released'));
+    }
+    try {
+      return await this.client._retrying(async () => {
+        const r = await this.client.pool.query('SELECT lockservice.session_close($1::bigint) AS ok', [this.id.toString()]);
+        return r.rows[0].ok;
+      }, performance.now() + Math.max(this.ttl, 1) * 1000, 'session close');
+    } finally {
+      this._controller.abort(new LockServiceError('released'));
+    }
+  }
+
+  release() { return this.close(); }
+
+  fenced() { throw new TypeError('a session has no token of its own: fence with its leases'); }
+  check() { throw new TypeError('a session has no lock of its own: check its leases'); }
+}
 
 class Client {
   // pool: a pg.Pool (or anything with connect() and query()), or a libpq
@@ -372,12 +501,11 @@ class Client {
   // one attempt, ended at deadlineAt; a wait runs in a transaction (the
   // backend stays the same through PgBouncer) so that signal can cancel it
   // with pg_cancel_backend
-  _acquireOnce(kind, args, waiting, signal, sentFlag, deadlineAt) {
-    const what = `acquire of ${JSON.stringify(args[0])}`;
+  _acquireOnce(sql, what, args, waiting, signal, sentFlag, deadlineAt) {
     return withConnection(this.pool, what, deadlineAt, async (conn, markBroken) => {
       sentFlag.sent = true;
       if (!waiting) {
-        const token = (await conn.query(SQL[kind], args)).rows[0].token;
+        const token = (await conn.query(sql, args)).rows[0].token;
         checkWarnings(conn, what);
         return token;
       }
@@ -390,7 +518,7 @@ class Client {
           onAbort = () => { this.pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(ignore); };
           if (signal.aborted) onAbort(); else signal.addEventListener('abort', onAbort, { once: true });
         }
-        const token = (await conn.query(SQL[kind], args)).rows[0].token;
+        const token = (await conn.query(sql, args)).rows[0].token;
         await conn.query('COMMIT');
         checkWarnings(conn, what);
         return token;
@@ -403,14 +531,11 @@ class Client {
     });
   }
 
-  async _acquire(kind, name, opts, permits) {
-    checkName(name);
-    const { ttl = 30, wait = 0, keepalive = true, signal = null, timeout = null } = opts ?? {};
-    checkSeconds(ttl, 'ttl', { allowZero: false });
-    checkSeconds(wait, 'wait', { allowZero: true, allowNull: true });
-    checkSeconds(timeout, 'timeout', { allowZero: false, allowNull: true });
-    const holder = opts?.holder === undefined ? defaultHolder() : checkName(opts.holder, 'holder');
-    if (kind === 'permit' && (!Number.isInteger(permits) || permits < 1)) throw new RangeError('permits must be an integer >= 1');
+  // an acquire (sql with argsFor(wait left in seconds, or null)), retried
+  // while its outcome is unknown: a retry asks again as the same holder (or
+  // in the same session), which returns the same token(s) if it got them.
+  // Returns { token, sent } (token null: not granted).
+  async _acquireCall(sql, what, argsFor, { wait, timeout, signal }) {
     if (signal !== null && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
     const start = performance.now();
     const waitUntil = wait === null ? null : start + wait * 1000;
@@ -422,30 +547,87 @@ class Client {
     const sentFlag = { sent: false };
     for (;;) {
       const left = waitUntil === null ? null : Math.max(0, (waitUntil - performance.now()) / 1000);
-      const args = [name, holder, ttl, left];
-      if (kind === 'permit') args.push(permits);
       const sent = performance.now();
       try {
-        const token = await this._acquireOnce(kind, args, left === null || left > 0, signal, sentFlag, deadlineAt);
-        if (token === null) return null;
-        const lease = new Lease(this, name, holder, BigInt(token), kind, ttl, sent);
-        if (keepalive) lease._startKeepalive();
-        return lease;
+        const token = await this._acquireOnce(sql, what, argsFor(left), left === null || left > 0, signal, sentFlag, deadlineAt);
+        return { token, sent };
       } catch (err) {
         if (isServerError(err)) throw serverError(err);
-        if (signal?.aborted) throw new OutcomeUnknownError(`acquire of ${JSON.stringify(name)} cancelled without a reply: a lease it got ends at its ttl`);
+        if (signal?.aborted) throw new OutcomeUnknownError(`${what} cancelled without a reply: a lease it got ends at its ttl`);
         // no reply, or an unconfirmed commit: ask again as the same holder
         // (the same lease if it was granted), while the call's time lasts
         if (err instanceof CommitUnconfirmedError) unconfirmed = err;
         if (deadlineAt !== null && performance.now() + delay >= deadlineAt) {
           if (unconfirmed) throw unconfirmed;
           if (!sentFlag.sent || err instanceof OutcomeUnknownError) throw err;
-          throw new OutcomeUnknownError(`acquire of ${JSON.stringify(name)}: no reply (${err.message}); the outcome is unknown`);
+          throw new OutcomeUnknownError(`${what}: no reply (${err.message}); the outcome is unknown`);
         }
         await sleep(delay);
         delay = Math.min(delay * 2, RETRY_MAX);
       }
     }
+  }
+
+  async _acquire(kind, name, opts, permits) {
+    checkName(name);
+    const { ttl = 30, wait = 0, keepalive = true, signal = null, timeout = null } = opts ?? {};
+    checkSeconds(ttl, 'ttl', { allowZero: false });
+    checkSeconds(wait, 'wait', { allowZero: true, allowNull: true });
+    checkSeconds(timeout, 'timeout', { allowZero: false, allowNull: true });
+    const holder = opts?.holder === undefined ? defaultHolder() : checkName(opts.holder, 'holder');
+    if (kind === 'permit' && (!Number.isInteger(permits) || permits < 1)) throw new RangeError('permits must be an integer >= 1');
+    const { token, sent } = await this._acquireCall(SQL[kind], `acquire of ${JSON.stringify(name)}`, (left) => {
+      const args = [name, holder, ttl, left];
+      if (kind === 'permit') args.push(permits);
+      return args;
+    }, { wait, timeout, signal });
+    if (token === null) return null;
+    const lease = new Lease(this, name, holder, BigInt(token), kind, ttl, sent);
+    if (keepalive) lease._startKeepalive();
+    return lease;
+  }
+
+  /**
+   * Exclusive leases of every name, all or nothing (lockservice 1.5): in the
+   * order of names, or null when not all granted within opts.wait (then none
+   * is held). While it waits it holds none, so overlapping sets never deadlock.
+   */
+  async acquireAll(names, opts = {}) {
+    checkNames(names);
+    const { ttl = 30, wait = 0, keepalive = true, signal = null, timeout = null } = opts ?? {};
+    checkSeconds(ttl, 'ttl', { allowZero: false });
+    checkSeconds(wait, 'wait', { allowZero: true, allowNull: true });
+    checkSeconds(timeout, 'timeout', { allowZero: false, allowNull: true });
+    const holder = opts?.holder === undefined ? defaultHolder() : checkName(opts.holder, 'holder');
+    const { token, sent } = await this._acquireCall(SQL_ALL, `acquire of ${JSON.stringify(names)}`,
+      (left) => [names, holder, ttl, left], { wait, timeout, signal });
+    if (token === null) return null;
+    return names.map((name, i) => {
+      const lease = new Lease(this, name, holder, BigInt(token[i]), 'exclusive', ttl, sent);
+      if (keepalive) lease._startKeepalive();
+      return lease;
+    });
+  }
+
+  /**
+   * Open a lock session (lockservice 1.5), kept alive in the background: the
+   * locks acquired in it are renewed by its one keepalive and lost with it.
+   */
+  async session(opts = {}) {
+    const { ttl = 30, timeout = null } = opts ?? {};
+    checkSeconds(ttl, 'ttl', { allowZero: false });
+    checkSeconds(timeout, 'timeout', { allowZero: false, allowNull: true });
+    const holder = opts?.holder === undefined ? defaultHolder() : checkName(opts.holder, 'holder');
+    const sent = performance.now();
+    const until = sent + (timeout ?? ttl + CALL_MARGIN) * 1000;
+    const id = await this._retrying(() => withConnection(this.pool, 'session open', until, async (conn) => {
+      const r = await conn.query('SELECT lockservice.session_open($1, $2::float8 * interval \'1 s\') AS id', [holder, ttl]);
+      checkWarnings(conn, 'session open');
+      return r.rows[0].id;
+    }), until, 'session open');
+    const session = new Session(this, BigInt(id), holder, ttl, sent);
+    session._startKeepalive();
+    return session;
   }
 
   /** An exclusive lease, or null when not granted within opts.wait seconds (0: try once, null: forever). */
@@ -489,5 +671,5 @@ class Client {
 }
 
 module.exports = {
-  Client, Lease, createPool, LockServiceError, NotGrantedError, LeaseLostError, OutcomeUnknownError, CommitUnconfirmedError,
+  Client, Lease, Session, SessionLease, createPool, LockServiceError, NotGrantedError, LeaseLostError, OutcomeUnknownError, CommitUnconfirmedError,
 };

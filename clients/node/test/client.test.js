@@ -504,3 +504,72 @@ test('example: reservation, never more than 2 at once', async () => {
   spans.sort((x, y) => x[0] - y[0]);
   assert.ok(spans[2][0] >= Math.min(spans[0][1], spans[1][1]) - 50, JSON.stringify(spans));
 });
+
+test('a session keeps many locks with one keepalive; release one; close releases all', async () => {
+  const c = makeClient(); const name = uniq();
+  const session = await c.session({ ttl: 1.5 });
+  assert.equal(typeof session.id, 'bigint');
+  const x = await session.acquire(`${name}-x`);
+  const sh = await session.acquireShared(`${name}-sh`);
+  const p = await session.acquirePermit(`${name}-p`, 2);
+  const both = await session.acquireAll([`${name}-b`, `${name}-a`]);
+  assert.deepEqual(both.map((l) => l.name), [`${name}-b`, `${name}-a`]);
+  assert.equal(session.leases.length, 5);
+  assert.equal(x.holder, session.holder);
+  await sleep(4500); // three ttls: the session's keepalive keeps every lock
+  for (const l of [x, sh, p, ...both]) {
+    assert.equal(l.isLost, false);
+    const rows = await admin('SELECT token, session FROM lockservice.leases_live WHERE name = $1', [l.name]);
+    assert.deepEqual(rows.map((r) => [BigInt(r.token), BigInt(r.session)]), [[l.token, session.id]]);
+  }
+  assert.equal(await x.renew(), true); // through the session
+  assert.equal(await x.release(), true);
+  assert.equal(session.leases.length, 4);
+  assert.equal((await admin('SELECT count(*)::int AS n FROM lockservice.leases_live WHERE session = $1', [session.id.toString()]))[0].n, 4);
+  assert.equal(await session.close(), true);
+  assert.equal((await admin('SELECT count(*)::int AS n FROM lockservice.leases_live WHERE session = $1', [session.id.toString()]))[0].n, 0);
+  await assert.rejects(session.acquire(`${name}-late`), (e) => e instanceof LockServiceError && e.code === 'LS006');
+});
+
+test('acquireAll: all or nothing', async () => {
+  const c = makeClient(); const other = makeClient(); const name = uniq();
+  const ls = await c.acquireAll([`${name}-1`, `${name}-2`], { ttl: 10 });
+  assert.equal(await other.acquireAll([`${name}-0`, `${name}-2`], { wait: 0.3 }), null);
+  assert.deepEqual(await other.holders(`${name}-0`), []);
+  await ls[1].release();
+  const got = await other.acquireAll([`${name}-0`, `${name}-2`], { wait: 5 });
+  assert.ok(got[1].token > ls[1].token);
+  for (const l of [...got, ls[0]]) await l.release();
+  await assert.rejects(c.acquireAll([name, name]), RangeError);
+});
+
+test('a paused session holder: every lock lost with the session before the other grant; late writes refused', async () => {
+  const c = makeClient(); const name = uniq();
+  const child = spawn(process.execPath, [path.join(__dirname, 'child_session.js'), DSN, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: child.stdout });
+  const events = [];
+  const it = lines[Symbol.asyncIterator]();
+  const first = JSON.parse((await it.next()).value);
+  events.push(JSON.parse((await it.next()).value));
+  process.kill(child.pid, 'SIGSTOP');
+  const stoppedAt = Date.now();
+  try {
+    const names = [0, 1, 2].map((i) => `${name}-${i}`);
+    const got = await c.acquireAll(names, { ttl: 10, wait: 20 });
+    const grantedAt = Date.now();
+    got.forEach((l, i) => assert.ok(l.token > BigInt(first.tokens[i])));
+    const db = new pg.Client({ connectionString: DSN });
+    await db.connect();
+    for (const l of got) await l.fenced(db, async () => {}, l.name);
+    await db.end();
+    process.kill(child.pid, 'SIGCONT');
+    for await (const l of it) events.push(JSON.parse(l));
+    const deadlines = events.filter((e) => e.deadline && e.now < stoppedAt).map((e) => e.deadline);
+    assert.ok(Math.max(...deadlines) < grantedAt, 'the paused session ran out before the other grant');
+    assert.deepEqual(events.find((e) => e.lost).leasesLost, [true, true, true]);
+    assert.deepEqual(events.filter((e) => e.write === 'refused' && e.code === 'LS001').map((e) => e.name).sort(), names);
+    for (const l of got) await l.release();
+  } finally {
+    try { process.kill(child.pid, 'SIGCONT'); child.kill(); } catch { /* gone */ }
+  }
+});
