@@ -400,12 +400,13 @@ func (l *Lease) markLost(reason string) {
 		return
 	}
 	l.lostErr = fmt.Errorf("%w: %q: %s", ErrLeaseLost, l.name, reason)
-	l.cancel()
 	hooks := l.lostHooks
 	l.mu.Unlock()
+	// a session's leases first: whoever sees the session lost sees them lost too
 	for _, hook := range hooks {
 		hook(reason)
 	}
+	l.cancel()
 }
 
 func (l *Lease) keepalive() {

@@ -556,10 +556,13 @@ class Session(Lease):
         return SQL_SESSION_RENEW, (self.id, None)
 
     def _mark_lost(self, reason: str) -> None:
-        super()._mark_lost(reason)
-        if self.lost.is_set():
+        # the leases first: whoever sees the session lost sees them lost too
+        with self._cond:
+            ending = not (self.lost.is_set() or self._released)
+        if ending:
             for lease in self.leases:
-                lease._mark_lost(f"session {self.id} lost: {self.lost_reason}")
+                lease._mark_lost(f"session {self.id} lost: {reason}")
+        super()._mark_lost(reason)
 
     def _forget(self, lease: SessionLease) -> None:
         with self._cond:

@@ -33,8 +33,23 @@ public final class Lease implements AutoCloseable {
     private ScheduledFuture<?> renewTask;
     private ScheduledFuture<?> watchdog;
     private long retryNanos = LockServiceClient.RETRY_FIRST_NANOS;
+    /** The session that keeps this lease (its deadline is the session's), or null. */
+    private final Session session;
+    /** How the keepalive renews (a session's own lease renews the session); null: lock_renew. */
+    private volatile Renewer renewer;
+
+    /** One renewal, cancelled after timeoutSeconds: true renewed, false refused. */
+    @FunctionalInterface
+    interface Renewer {
+        Boolean renew(int timeoutSeconds) throws SQLException;
+    }
 
     Lease(LockServiceClient client, String name, String holder, long token, String kind, Duration ttl, long sentAt) {
+        this(client, name, holder, token, kind, ttl, sentAt, null);
+    }
+
+    Lease(LockServiceClient client, String name, String holder, long token, String kind, Duration ttl, long sentAt,
+          Session session) {
         this.client = client;
         this.name = name;
         this.holder = holder;
@@ -43,26 +58,39 @@ public final class Lease implements AutoCloseable {
         this.ttlNanos = ttl.toNanos();
         this.marginNanos = client.margin() != null ? client.margin().toNanos() : ttlNanos / 5;
         this.confirmedSent = sentAt;
+        this.session = session;
     }
+
+    void setRenewer(Renewer renewer) { this.renewer = renewer; }
+
+    /** The session that keeps this lease, or null when it has a ttl of its own. */
+    public Session session() { return session; }
 
     public String name() { return name; }
     public String holder() { return holder; }
     public long token() { return token; }
     public String kind() { return kind; }
 
-    /** Whether the lease was lost. */
-    public synchronized boolean isLost() {
-        return lostReason != null;
+    /** Whether the lease was lost (a lease in a session: at the moment the session was). */
+    public boolean isLost() {
+        return lostReason() != null;
     }
 
     /** Why the lease was lost, or null. */
-    public synchronized String lostReason() {
-        return lostReason;
+    public String lostReason() {
+        synchronized (this) {
+            if (lostReason != null || released) return lostReason;
+        }
+        if (session != null && session.isLost()) return "session " + session.id() + " lost: " + session.lostReason();
+        return null;
     }
 
-    /** System.nanoTime() at which the lease counts as lost without a confirmed renewal. */
-    public synchronized long deadlineNanos() {
-        return confirmedSent + ttlNanos - marginNanos;
+    /** System.nanoTime() at which the lease counts as lost without a confirmed renewal (in a session: the session's). */
+    public long deadlineNanos() {
+        if (session != null) return session.deadlineNanos();
+        synchronized (this) {
+            return confirmedSent + ttlNanos - marginNanos;
+        }
     }
 
     /** Runs listener (on the keepalive's thread) when the lease is lost; at once if it is. */
@@ -85,10 +113,9 @@ public final class Lease implements AutoCloseable {
         if (System.nanoTime() - deadlineNanos() >= 0) {
             markLost("no renewal confirmed by the local deadline");
         }
-        synchronized (this) {
-            if (lostReason != null) {
-                throw new LeaseLostException("lease of \"" + name + "\" lost: " + lostReason);
-            }
+        String reason = lostReason();
+        if (reason != null) {
+            throw new LeaseLostException("lease of \"" + name + "\" lost: " + reason);
         }
     }
 
@@ -147,7 +174,7 @@ public final class Lease implements AutoCloseable {
         int timeoutSeconds = secondsLeftAt(sent);
         Boolean ok;
         try {
-            ok = client.renewOnce(name, token, null, timeoutSeconds);
+            ok = renewOnce(timeoutSeconds);
         } catch (SQLException e) {
             // unconfirmed: retried, never counted
             scheduleRenew(System.nanoTime() + retryNanos);
@@ -166,12 +193,18 @@ public final class Lease implements AutoCloseable {
         }
     }
 
-    /** Extends the lease by hand (its own ttl); false when it is no longer held. */
+    private Boolean renewOnce(int timeoutSeconds) throws SQLException {
+        Renewer r = renewer;
+        return r != null ? r.renew(timeoutSeconds) : client.renewOnce(name, token, null, timeoutSeconds);
+    }
+
+    /** Extends the lease by hand (its own ttl; in a session: the session); false when it is no longer held. */
     public boolean renew() throws LockServiceException {
+        if (session != null) return session.renew();
         long sent = System.nanoTime();
         int timeoutSeconds = secondsLeftAt(sent);
         try {
-            boolean ok = client.renewOnce(name, token, null, timeoutSeconds);
+            boolean ok = renewOnce(timeoutSeconds);
             if (ok) {
                 synchronized (this) {
                     if (sent - confirmedSent > 0) confirmedSent = sent;
@@ -189,12 +222,17 @@ public final class Lease implements AutoCloseable {
 
     /** Ends the lease and its keepalive; false when it was no longer held. */
     public boolean release() throws LockServiceException {
-        synchronized (this) {
-            if (released) return false;
-            released = true;
-            cancelTasks();
-        }
+        if (!stop()) return false;
+        if (session != null) session.forget(this);
         return client.release(name, token, ttlNanos);
+    }
+
+    /** Stops the keepalive and marks the lease ended (no loss reported); false when it already was. */
+    synchronized boolean stop() {
+        if (released) return false;
+        released = true;
+        cancelTasks();
+        return true;
     }
 
     /** Leader election: give up leadership. */

@@ -148,8 +148,141 @@ public final class LockServiceClient implements AutoCloseable {
             throws LockServiceException, InterruptedException {
         checkName(name, "name");
         checkTtl(ttl);
-        if (wait != null && wait.isNegative()) throw new IllegalArgumentException("wait must be >= 0, got " + wait);
         String h = holder != null ? holder : defaultHolder();
+        String sql = switch (kind) {
+            case "shared" -> "SELECT lockservice.lock_acquire_shared(?, ?, ? * interval '1 s', ? * interval '1 s')";
+            case "permit" -> "SELECT lockservice.sem_acquire(?, ?, ?, ? * interval '1 s', ? * interval '1 s')";
+            default -> "SELECT lockservice.lock_acquire(?, ?, ? * interval '1 s', ? * interval '1 s')";
+        };
+        Optional<Granted<Long>> got = acquireLoop("acquire of \"" + name + "\"", wait, timeout,
+            (waitSeconds, deadline) -> callOnce(sql, st -> {
+                int i = 1;
+                st.setString(i++, name);
+                st.setString(i++, h);
+                if ("permit".equals(kind)) st.setInt(i++, permits);
+                st.setDouble(i++, seconds(ttl));
+                if (waitSeconds == null) st.setNull(i, java.sql.Types.DOUBLE); else st.setDouble(i, waitSeconds);
+            }, waitSeconds == null || waitSeconds > 0, deadline, LockServiceClient::longOrNull));
+        if (got.isEmpty()) return Optional.empty();
+        Lease lease = new Lease(this, name, h, got.get().result(), kind, ttl, got.get().sent());
+        if (keepalive) lease.startKeepalive();
+        return Optional.of(lease);
+    }
+
+    /**
+     * Exclusive leases of every name, all or nothing (lockservice 1.5), in the
+     * order of names, each renewed on its own; empty when they were not all
+     * granted within {@code wait} (then none is held). While it waits it holds
+     * none of them, so sets that overlap never deadlock.
+     */
+    public Optional<List<Lease>> tryAcquireAll(List<String> names, Duration ttl, Duration wait)
+            throws LockServiceException, InterruptedException {
+        checkNames(names);
+        checkTtl(ttl);
+        String h = defaultHolder();
+        Optional<Granted<long[]>> got = acquireLoop("acquire of " + names, wait, null,
+            (waitSeconds, deadline) -> callOnce(
+                "SELECT lockservice.lock_acquire_all(?::text[], ?, ? * interval '1 s', ? * interval '1 s')", st -> {
+                    st.setArray(1, st.getConnection().createArrayOf("text", names.toArray()));
+                    st.setString(2, h);
+                    st.setDouble(3, seconds(ttl));
+                    if (waitSeconds == null) st.setNull(4, java.sql.Types.DOUBLE); else st.setDouble(4, waitSeconds);
+                }, waitSeconds == null || waitSeconds > 0, deadline, LockServiceClient::longsOrNull));
+        if (got.isEmpty()) return Optional.empty();
+        List<Lease> out = new ArrayList<>();
+        for (int i = 0; i < names.size(); i++) {
+            Lease lease = new Lease(this, names.get(i), h, got.get().result()[i], "exclusive", ttl, got.get().sent());
+            lease.startKeepalive();
+            out.add(lease);
+        }
+        return Optional.of(out);
+    }
+
+    /** Opens a lock session (lockservice 1.5), renewed every ttl/3; see {@link Session}. */
+    public Session openSession(Duration ttl) throws LockServiceException {
+        return openSession(ttl, null);
+    }
+
+    /** Opens a lock session whose locks have holder (null: a new one). */
+    public Session openSession(Duration ttl, String holder) throws LockServiceException {
+        checkTtl(ttl);
+        String h = holder != null ? checkName(holder, "holder") : defaultHolder();
+        long sent = System.nanoTime();
+        try (Connection conn = dataSource.getConnection();
+             PreparedStatement st = conn.prepareStatement("SELECT lockservice.session_open(?, ? * interval '1 s')")) {
+            conn.setAutoCommit(true);
+            conn.clearWarnings();
+            st.setString(1, h);
+            st.setDouble(2, seconds(ttl));
+            long id;
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                id = rs.getLong(1);
+            }
+            ServerWarnings.check(st, conn);
+            Session session = new Session(this, id, h, ttl, sent);
+            session.startKeepalive();
+            return session;
+        } catch (SQLException e) {
+            if (isServerError(e)) throw LockServiceException.of(e);
+            // not retried: a session it may have opened ends by itself at its ttl
+            throw new OutcomeUnknownException("session open: no reply (" + e.getMessage() + "); the outcome is unknown", e);
+        }
+    }
+
+    private static boolean isServerError(SQLException e) {
+        return LockServiceException.isServerError(e);
+    }
+
+    static void checkNames(List<String> names) {
+        Objects.requireNonNull(names, "names");
+        if (names.isEmpty()) throw new IllegalArgumentException("names must not be empty");
+        if (new java.util.HashSet<>(names).size() != names.size()) throw new IllegalArgumentException("names must not repeat");
+        for (String n : names) checkName(n, "name");
+    }
+
+    static Long longOrNull(ResultSet rs) throws SQLException {
+        long t = rs.getLong(1);
+        return rs.wasNull() ? null : t;
+    }
+
+    static long[] longsOrNull(ResultSet rs) throws SQLException {
+        java.sql.Array a = rs.getArray(1);
+        if (a == null) return null;
+        Object[] values = (Object[]) a.getArray();
+        long[] out = new long[values.length];
+        for (int i = 0; i < values.length; i++) out[i] = ((Number) values[i]).longValue();
+        return out;
+    }
+
+    /** What an acquire returned, and when the call that got it was sent. */
+    record Granted<T>(T result, long sent) { }
+
+    /** One attempt of an acquire, given the wait left (seconds, null: forever) and the call's deadline. */
+    @FunctionalInterface
+    interface Attempt<T> {
+        T call(Double waitSeconds, Long deadline) throws SQLException, InterruptedException;
+    }
+
+    @FunctionalInterface
+    interface Binder {
+        void bind(PreparedStatement st) throws SQLException;
+    }
+
+    @FunctionalInterface
+    interface Reader<T> {
+        T read(ResultSet rs) throws SQLException;
+    }
+
+    /**
+     * Runs an acquire, retrying while its outcome is unknown: a retry asks again
+     * as the same holder (or in the same session), which returns the same
+     * token(s) if the first call got them, never a false success. Empty when
+     * nothing was granted.
+     */
+    <T> Optional<Granted<T>> acquireLoop(String what, Duration wait, Duration timeout, Attempt<T> attempt)
+            throws LockServiceException, InterruptedException {
+        if (wait != null && wait.isNegative()) throw new IllegalArgumentException("wait must be >= 0, got " + wait);
         long start = System.nanoTime();
         Long waitUntil = wait == null ? null : start + wait.toNanos();
         // the whole call's deadline, a synchronous standby's confirmation included
@@ -158,16 +291,12 @@ public final class LockServiceClient implements AutoCloseable {
         long delay = RETRY_FIRST_NANOS;
         boolean sentAny = false;
         SQLException unconfirmed = null; // an attempt's reply came with a WARNING: say so at the end
-        String what = "acquire of \"" + name + "\"";
         while (true) {
             Double left = waitUntil == null ? null : Math.max(0, (waitUntil - System.nanoTime()) / 1e9);
             long sent = System.nanoTime();
             try {
-                Long token = acquireOnce(kind, name, h, ttl, left, permits, deadline);
-                if (token == null) return Optional.empty();
-                Lease lease = new Lease(this, name, h, token, kind, ttl, sent);
-                if (keepalive) lease.startKeepalive();
-                return Optional.of(lease);
+                T result = attempt.call(left, deadline);
+                return result == null ? Optional.empty() : Optional.of(new Granted<>(result, sent));
             } catch (SQLException e) {
                 if (LockServiceException.isServerError(e)) throw LockServiceException.of(e);
                 sentAny = sentAny || !"08001".equals(e.getSQLState());
@@ -185,45 +314,33 @@ public final class LockServiceClient implements AutoCloseable {
         }
     }
 
-    /** One acquire; past deadline (System.nanoTime(), null: none) its connection is aborted. */
-    private Long acquireOnce(String kind, String name, String holder, Duration ttl, Double waitSeconds, int permits, Long deadline)
+    /** One acquire statement; past deadline (System.nanoTime(), null: none) its connection is aborted. */
+    <T> T callOnce(String sql, Binder binder, boolean waiting, Long deadline, Reader<T> reader)
             throws SQLException, InterruptedException {
-        String sql = switch (kind) {
-            case "shared" -> "SELECT lockservice.lock_acquire_shared(?, ?, ? * interval '1 s', ? * interval '1 s')";
-            case "permit" -> "SELECT lockservice.sem_acquire(?, ?, ?, ? * interval '1 s', ? * interval '1 s')";
-            default -> "SELECT lockservice.lock_acquire(?, ?, ? * interval '1 s', ? * interval '1 s')";
-        };
-        boolean waiting = waitSeconds == null || waitSeconds > 0;
         AtomicReference<Statement> running = new AtomicReference<>();
         AtomicReference<Connection> connection = new AtomicReference<>();
-        Future<Long> call = callers.submit(() -> {
+        Future<T> call = callers.submit(() -> {
             try (Connection conn = dataSource.getConnection()) {
                 connection.set(conn);
                 conn.clearWarnings();
                 conn.setAutoCommit(!waiting);
                 try (PreparedStatement st = conn.prepareStatement(sql)) {
                     running.set(st);
-                    int i = 1;
-                    st.setString(i++, name);
-                    st.setString(i++, holder);
-                    if ("permit".equals(kind)) st.setInt(i++, permits);
-                    st.setDouble(i++, seconds(ttl));
-                    if (waitSeconds == null) st.setNull(i, java.sql.Types.DOUBLE); else st.setDouble(i, waitSeconds);
+                    binder.bind(st);
                     if (waiting) {
                         try (Statement s = conn.createStatement()) {
                             // the server notices within a second that a waiting client died
                             s.execute("SELECT set_config('client_connection_check_interval', '1000', true)");
                         }
                     }
-                    Long token;
+                    T result;
                     try (ResultSet rs = st.executeQuery()) {
                         rs.next();
-                        long t = rs.getLong(1);
-                        token = rs.wasNull() ? null : t;
+                        result = reader.read(rs);
                     }
                     if (waiting) conn.commit();
                     ServerWarnings.check(st, conn);
-                    return token;
+                    return result;
                 } catch (SQLException e) {
                     if (waiting && !conn.isClosed()) {
                         try { conn.rollback(); } catch (SQLException ignored) { }
@@ -254,6 +371,54 @@ public final class LockServiceClient implements AutoCloseable {
         } catch (ExecutionException e) {
             if (e.getCause() instanceof SQLException se) throw se;
             throw new SQLException(e.getCause());
+        }
+    }
+
+    /** One session renewal, cancelled after timeoutSeconds. */
+    Boolean sessionRenewOnce(long id, Duration ttl, int timeoutSeconds) throws SQLException {
+        try (Connection conn = dataSource.getConnection();
+             PreparedStatement st = conn.prepareStatement("SELECT lockservice.session_renew(?, ? * interval '1 s')")) {
+            conn.setAutoCommit(true);
+            conn.clearWarnings();
+            st.setQueryTimeout(timeoutSeconds);
+            st.setLong(1, id);
+            if (ttl == null) st.setNull(2, java.sql.Types.DOUBLE); else st.setDouble(2, seconds(ttl));
+            boolean ok;
+            try (ResultSet rs = st.executeQuery()) {
+                rs.next();
+                ok = rs.getBoolean(1);
+            }
+            ServerWarnings.check(st, conn);
+            return ok;
+        }
+    }
+
+    /** session_close, retried while its outcome is unknown. */
+    boolean sessionClose(long id, long ttlNanos) throws LockServiceException {
+        long until = System.nanoTime() + Math.max(ttlNanos, TimeUnit.SECONDS.toNanos(1));
+        long delay = RETRY_FIRST_NANOS;
+        while (true) {
+            try (Connection conn = dataSource.getConnection();
+                 PreparedStatement st = conn.prepareStatement("SELECT lockservice.session_close(?)")) {
+                conn.setAutoCommit(true);
+                st.setLong(1, id);
+                try (ResultSet rs = st.executeQuery()) {
+                    rs.next();
+                    return rs.getBoolean(1);
+                }
+            } catch (SQLException e) {
+                if (LockServiceException.isServerError(e)) throw LockServiceException.of(e);
+                if (System.nanoTime() + delay - until > 0) {
+                    throw new OutcomeUnknownException("session close: no reply; the outcome is unknown", e);
+                }
+                try {
+                    TimeUnit.NANOSECONDS.sleep(delay);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new OutcomeUnknownException("session close interrupted", e);
+                }
+                delay = Math.min(delay * 2, RETRY_MAX_NANOS);
+            }
         }
     }
 
