@@ -30,7 +30,7 @@ my $node = rn_node('stats', interval => '1h');
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
 is( sql("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'lockservice.stats'::regclass AND attnum > 0"),
-	join(',', @COUNTERS, qw(waiters stats_reset live_leases)),
+	join(',', @COUNTERS, qw(waiters stats_reset live_leases live_sessions)),
 	'lockservice.stats has the documented columns');
 
 # ---- reset_stats -------------------------------------------------------------------
@@ -175,6 +175,17 @@ my ($ll, $cnt) = split /\|/,
   sql('SELECT (SELECT live_leases FROM lockservice.stats), (SELECT count(*) FROM lockservice.leases_live)');
 is($ll, $cnt, "live_leases = the number of rows of leases_live ($cnt)");
 cmp_ok($ll, '>=', 5, 'live_leases counts the live leases');
+
+# ---- live_sessions (1.5) ------------------------------------------------------------
+{
+	my $before = sql('SELECT live_sessions FROM lockservice.stats');
+	my $s = sql("SELECT lockservice.session_open('st', '1 min')");
+	is(sql('SELECT live_sessions FROM lockservice.stats'), $before + 1,
+		'live_sessions counts an open session');
+	sql("SELECT lockservice.session_close($s)");
+	is(sql('SELECT live_sessions FROM lockservice.stats'), $before,
+		'... and not a closed one');
+}
 
 # ---- reset again ------------------------------------------------------------------------
 {
