@@ -35,6 +35,18 @@ IntervalToMicroseconds(const Interval *span)
 	return result;
 }
 
+/* now + usecs, saturating at "infinity" (so does a negative usecs) */
+TimestampTz
+TimestampPlus(TimestampTz now, int64 usecs)
+{
+	TimestampTz result;
+
+	if (usecs < 0 || pg_add_s64_overflow(now, usecs, &result) ||
+		result >= DT_NOEND)
+		return DT_NOEND;
+	return result;
+}
+
 /* Check a non-empty, length-limited text value and return it. */
 static text *
 CheckText(text *value, const char *what, int max_length, const char *guc)

@@ -163,18 +163,6 @@ TextEqual(text *a, text *b)
 		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
 }
 
-/* now + usecs, saturating at "infinity" */
-static TimestampTz
-TimestampPlus(TimestampTz now, int64 usecs)
-{
-	TimestampTz result;
-
-	if (usecs < 0 || pg_add_s64_overflow(now, usecs, &result) ||
-		result >= DT_NOEND)
-		return DT_NOEND;
-	return result;
-}
-
 /* Session ends already read by the reaper's current batch (else NULL). */
 static HTAB *reap_session_ends = NULL;
 

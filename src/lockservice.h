@@ -105,6 +105,7 @@ extern bool lockservice_sync_grants;
 /* input checks (src/input.c) */
 extern void ErrorExtensionDropped(const char *relname);
 extern int64 IntervalToMicroseconds(const Interval *span);
+extern TimestampTz TimestampPlus(TimestampTz now, int64 usecs);
 extern text *InputName(FunctionCallInfo fcinfo, int argno, const char *what);
 extern text *CheckName(text *value, const char *what);
 extern text *InputLookupName(FunctionCallInfo fcinfo, int argno);

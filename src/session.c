@@ -66,15 +66,6 @@ SessionOpenTable(StoreTable *t)
 	StoreOpen(t, SESSIONS_TABLE, SESSIONS_PKEY, Natts_sessions);
 }
 
-/* now + usecs, saturating at "infinity" */
-static TimestampTz
-SessionTimePlus(TimestampTz now, int64 usecs)
-{
-	if (usecs >= DT_NOEND - now)
-		return DT_NOEND;
-	return now + usecs;
-}
-
 /* Decode the session row in t->row. */
 static void
 SessionFromSlot(StoreTable *t, SessionInfo *info)
@@ -394,7 +385,7 @@ session_open(PG_FUNCTION_ARGS)
 	values[Anum_sessions_ttl - 1] = IntervalPGetDatum(PG_GETARG_INTERVAL_P(1));
 	values[Anum_sessions_opened_at - 1] = TimestampTzGetDatum(now);
 	values[Anum_sessions_expires_at - 1] =
-		TimestampTzGetDatum(SessionTimePlus(now, ttl_usecs));
+		TimestampTzGetDatum(TimestampPlus(now, ttl_usecs));
 	for (int i = 0; i < Natts_sessions; i++)
 		nulls[i] = false;
 	if (!StoreInsert(&t))
@@ -402,7 +393,7 @@ session_open(PG_FUNCTION_ARGS)
 	StoreClose(&t);
 
 	/* the reaper deletes the row once it has ended */
-	ScheduleNoteDue(SessionTimePlus(now, ttl_usecs));
+	ScheduleNoteDue(TimestampPlus(now, ttl_usecs));
 	PG_RETURN_INT64(id);
 }
 
@@ -430,7 +421,7 @@ session_renew(PG_FUNCTION_ARGS)
 
 		if (ttl_usecs < 0)
 			ttl_usecs = IntervalToMicroseconds(DatumGetIntervalP(slot_getattr(t.row, Anum_sessions_ttl, &isnull)));
-		SessionSetExpiry(&t, ttl, SessionTimePlus(GetCurrentTimestamp(), ttl_usecs));
+		SessionSetExpiry(&t, ttl, TimestampPlus(GetCurrentTimestamp(), ttl_usecs));
 		renewed = true;
 	}
 	StoreClose(&t);
