@@ -34,15 +34,19 @@ static const char *const main_help =
 "Usage: lockctl [-d CONNINFO] [-v] SUBCOMMAND [ARGS...]\n"
 "\n"
 "Subcommands:\n"
-"  acquire NAME            take a lease and print its fencing token\n"
+"  acquire NAME...         take a lease (several: all or none) and print its\n"
+"                          fencing token\n"
 "  renew NAME TOKEN        extend a lease\n"
 "  release NAME TOKEN      end a lease\n"
 "  check NAME TOKEN        exit 0 when the lease is live\n"
 "  list                    show live leases\n"
 "  leader NAME             show who holds NAME\n"
 "  watch [NAME]            follow lease events\n"
-"  run NAME -- COMMAND     run COMMAND while holding NAME, renewing the lease\n"
-"  elect NAME -- COMMAND   wait until elected leader of NAME, then run COMMAND\n"
+"  session open|renew|close  a session: one renewal keeps all its locks\n"
+"  run NAME... -- COMMAND  run COMMAND while holding NAME (several: all, kept\n"
+"                          by one session), renewing the lease\n"
+"  elect NAME... -- COMMAND  wait until elected leader of NAME, then run\n"
+"                          COMMAND\n"
 "\n"
 "Options for every subcommand:\n"
 "  -d, --dbname=CONNINFO   libpq connection string or URI, or a database name\n"
@@ -70,19 +74,40 @@ static const char *const main_help =
 "  by signal N; 126 when it could not be executed, 127 when not found.\n";
 
 static const char *const acquire_help =
-"Usage: lockctl acquire NAME [--ttl D] [--wait D] [--holder ID]\n"
+"Usage: lockctl acquire NAME... [--ttl D] [--wait D] [--holder ID]\n"
+"       lockctl acquire NAME... --session ID [--wait D]\n"
 "\n"
 "Takes the lease NAME and prints its fencing token.  The lease ends by itself\n"
-"after the ttl unless renewed ('lockctl renew NAME TOKEN').\n"
+"after the ttl unless renewed ('lockctl renew NAME TOKEN').  With several\n"
+"names, takes all of them or none (waiting, it holds none, so overlapping\n"
+"sets never deadlock) and prints their tokens one per line in the order of\n"
+"the names; each is a lease of its own.\n"
 "\n"
-"  --ttl=D       lease length (default 30s)\n"
-"  --wait=D      how long to wait for the lease (default 0: try once;\n"
-"                'forever' waits without limit)\n"
-"  --holder=ID   holder id (default: host:pid:random).  The same holder\n"
-"                acquiring its live lease again gets the same token back.\n"
+"  --ttl=D        lease length (default 30s)\n"
+"  --wait=D       how long to wait for the lease (default 0: try once;\n"
+"                 'forever' waits without limit)\n"
+"  --holder=ID    holder id (default: host:pid:random).  The same holder\n"
+"                 acquiring its live lease again gets the same token back.\n"
+"  --session=ID   the locks are kept by the session ID ('lockctl session\n"
+"                 open'): no ttl of their own, they end with the session.\n"
+"                 Acquiring again in the same session gives the same token.\n"
 "\n"
 "Exit status: 0 acquired, 2 not acquired (the current holder is named on\n"
-"stderr), 1 error, 4 connection failed.\n";
+"stderr), 1 error (a session that has ended: SQLSTATE LS006), 4 connection\n"
+"failed.\n";
+
+static const char *const session_help =
+"Usage: lockctl session open [--ttl D] [--holder ID]\n"
+"       lockctl session renew ID [--ttl D]\n"
+"       lockctl session close ID\n"
+"\n"
+"A session keeps any number of locks with one renewal ('lockctl acquire NAME\n"
+"--session ID').  open prints the new session's id; the session and every lock\n"
+"in it end after the ttl (default 30s) unless renewed.  renew extends it to\n"
+"now + ttl (default: its own); close ends it and releases every lock in it.\n"
+"\n"
+"Exit status: 0 done, 2 renew/close: the session has already ended (expired\n"
+"or closed), 1 error, 4 connection failed.\n";
 
 static const char *const renew_help =
 "Usage: lockctl renew NAME TOKEN [--ttl D]\n"
@@ -109,7 +134,9 @@ static const char *const list_help =
 "\n"
 "Prints the live leases (lockservice.leases_live) as a table, or with --json\n"
 "as a JSON array of objects: the view's columns (name, holder, owner, token,\n"
-"granted_at, expires_at, kind, waiters...) with remaining as remaining_seconds.\n";
+"granted_at, expires_at, kind, waiters, session...) with remaining as\n"
+"remaining_seconds.  SESSION is the session that keeps a lock ('-': a lease\n"
+"with its own ttl); its expiry is the session's.\n";
 
 static const char *const leader_help =
 "Usage: lockctl leader NAME [--json]\n"
@@ -312,7 +339,27 @@ TokenArg(const char *subcommand, const char *text, int64_t *token)
 	return true;
 }
 
-/* acquire NAME [--ttl D] [--wait D] [--holder ID] */
+/* parses a session ID argument */
+static bool
+SessionArg(const char *subcommand, const char *text, int64_t *session)
+{
+	char	   *end;
+
+	errno = 0;
+	*session = strtoll(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || *session <= 0)
+	{
+		lc_usage_error(subcommand, "invalid session id \"%s\": a session id is a positive integer, as printed by 'lockctl session open'",
+					   text);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * acquire NAME... [--ttl D] [--wait D] [--holder ID]
+ * acquire NAME... --session ID [--wait D]
+ */
 static int
 AcquireMain(int argc, char **argv)
 {
@@ -323,16 +370,21 @@ AcquireMain(int argc, char **argv)
 		{"ttl", required_argument, NULL, 't'},
 		{"wait", required_argument, NULL, 'w'},
 		{"holder", required_argument, NULL, 'H'},
+		{"session", required_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0}
 	};
 	int64_t		ttl = LC_DEFAULT_TTL_MS;
+	bool		ttl_given = false;
 	int64_t		wait = 0;
+	int64_t		session = 0;
 	char	   *holder = NULL;
 	const char *holder_arg = NULL;
+	const char *const *names;
+	int			nnames;
 	int			opt;
 	LsClient   *client;
 	LsStatus	st;
-	int64_t		token;
+	int64_t    *tokens;
 	int			rc;
 
 	while ((opt = getopt_long(argc, argv, "d:vh", long_options, NULL)) != -1)
@@ -349,6 +401,7 @@ AcquireMain(int argc, char **argv)
 					return LC_EXIT_ERROR;
 				if (ttl <= 0)
 					return lc_usage_error("acquire", "--ttl must be positive");
+				ttl_given = true;
 				break;
 			case 'w':
 				if (!lc_duration_arg("acquire", "wait", optarg, &wait, true))
@@ -357,41 +410,201 @@ AcquireMain(int argc, char **argv)
 			case 'H':
 				holder_arg = optarg;
 				break;
+			case 'S':
+				if (!SessionArg("acquire", optarg, &session))
+					return LC_EXIT_ERROR;
+				break;
 			default:
 				return lc_try_help("acquire");
 		}
 	}
-	if (optind != argc - 1)
-		return lc_usage_error("acquire", optind >= argc ? "missing NAME" :
-							  "too many arguments");
+	if (optind >= argc)
+		return lc_usage_error("acquire", "missing NAME");
 	if (holder_arg != NULL && holder_arg[0] == '\0')
 		return lc_usage_error("acquire", "--holder must not be empty");
+	if (session != 0 && (ttl_given || holder_arg != NULL))
+		return lc_usage_error("acquire", "locks in a session have the session's ttl and holder: --session does not go with --ttl or --holder");
+	names = (const char *const *) argv + optind;
+	nnames = argc - optind;
+	for (int i = 0; i < nnames; i++)
+		if (names[i][0] == '\0')
+			return lc_usage_error("acquire", "NAME must not be empty");
 
-	client = lc_connect();
-	if (client == NULL)
-		return LC_EXIT_CONNECTION;
+	tokens = calloc(nnames, sizeof(int64_t));
 	holder = holder_arg ? strdup(holder_arg) : ls_default_holder();
-	if (holder == NULL)
+	if (tokens == NULL || holder == NULL)
 	{
-		ls_client_free(client);
+		free(tokens);
+		free(holder);
 		lc_error("out of memory");
 		return LC_EXIT_ERROR;
 	}
-	st = ls_acquire(client, argv[optind], holder, ttl, wait, &token, NULL);
+	client = lc_connect();
+	if (client == NULL)
+	{
+		free(tokens);
+		free(holder);
+		return LC_EXIT_CONNECTION;
+	}
+	if (session != 0)
+		st = ls_acquire_all_in_session(client, names, nnames, session, wait,
+									   tokens);
+	else if (nnames == 1)
+		st = ls_acquire(client, names[0], holder, ttl, wait, tokens, NULL);
+	else
+		st = ls_acquire_all(client, names, nnames, holder, ttl, wait, tokens,
+							NULL);
 	if (st == LS_OK)
 	{
-		lc_info("acquired %s as %s", argv[optind], holder);
-		printf("%" PRId64 "\n", token);
+		for (int i = 0; i < nnames; i++)
+		{
+			if (session != 0)
+				lc_info("acquired %s in session %" PRId64, names[i], session);
+			else
+				lc_info("acquired %s as %s", names[i], holder);
+			printf("%" PRId64 "\n", tokens[i]);
+		}
 		rc = LC_EXIT_OK;
 	}
 	else if (st == LS_NO)
 	{
-		lc_report_holder(client, argv[optind]);
-		lc_error("%s was not acquired", argv[optind]);
+		for (int i = 0; i < nnames; i++)
+			lc_report_holder(client, names[i]);
+		if (nnames == 1)
+			lc_error("%s was not acquired", names[0]);
+		else
+			lc_error("the %d names were not all free: none was acquired",
+					 nnames);
 		rc = LC_EXIT_NO;
+	}
+	else if (st == LS_SERVER_ERROR && strcmp(ls_sqlstate(client), "LS006") == 0)
+	{
+		lc_error("acquire: session %" PRId64 " has ended (expired or closed), or is not yours: nothing was acquired",
+				 session);
+		rc = LC_EXIT_ERROR;
 	}
 	else
 		rc = lc_failure(client, st, "acquire");
+	free(tokens);
+	free(holder);
+	ls_client_free(client);
+	return rc;
+}
+
+/* session open [--ttl D] [--holder ID] | renew ID [--ttl D] | close ID */
+static int
+SessionMain(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"ttl", required_argument, NULL, 't'},
+		{"holder", required_argument, NULL, 'H'},
+		{NULL, 0, NULL, 0}
+	};
+	int64_t		ttl = 0;
+	const char *holder_arg = NULL;
+	const char *action;
+	int64_t		session = 0;
+	char	   *holder = NULL;
+	int			opt;
+	LsClient   *client;
+	LsStatus	st;
+	int			rc;
+
+	while ((opt = getopt_long(argc, argv, "d:vh", long_options, NULL)) != -1)
+	{
+		if (lc_common_option(opt, optarg))
+			continue;
+		switch (opt)
+		{
+			case 'h':
+				fputs(session_help, stdout);
+				return LC_EXIT_OK;
+			case 't':
+				if (!lc_duration_arg("session", "ttl", optarg, &ttl, false))
+					return LC_EXIT_ERROR;
+				if (ttl <= 0)
+					return lc_usage_error("session", "--ttl must be positive");
+				break;
+			case 'H':
+				if (optarg[0] == '\0')
+					return lc_usage_error("session", "--holder must not be empty");
+				holder_arg = optarg;
+				break;
+			default:
+				return lc_try_help("session");
+		}
+	}
+	if (optind >= argc)
+		return lc_usage_error("session", "missing open, renew or close");
+	action = argv[optind];
+	if (strcmp(action, "open") == 0)
+	{
+		if (optind + 1 != argc)
+			return lc_usage_error("session", "too many arguments");
+	}
+	else if (strcmp(action, "renew") == 0 || strcmp(action, "close") == 0)
+	{
+		if (optind + 2 != argc)
+			return lc_usage_error("session", optind + 2 > argc ?
+								  "missing the session ID" :
+								  "too many arguments");
+		if (!SessionArg("session", argv[optind + 1], &session))
+			return LC_EXIT_ERROR;
+		if (holder_arg != NULL)
+			return lc_usage_error("session", "--holder is for 'session open'");
+		if (ttl != 0 && strcmp(action, "close") == 0)
+			return lc_usage_error("session", "--ttl is for 'session open' and 'session renew'");
+	}
+	else
+		return lc_usage_error("session", "unknown action \"%s\": open, renew or close",
+							  action);
+
+	if (strcmp(action, "open") == 0)
+	{
+		holder = holder_arg ? strdup(holder_arg) : ls_default_holder();
+		if (holder == NULL)
+		{
+			lc_error("out of memory");
+			return LC_EXIT_ERROR;
+		}
+	}
+	client = lc_connect();
+	if (client == NULL)
+	{
+		free(holder);
+		return LC_EXIT_CONNECTION;
+	}
+	if (holder != NULL)
+		st = ls_session_open(client, holder, ttl ? ttl : LC_DEFAULT_TTL_MS,
+							 &session, NULL);
+	else if (strcmp(action, "renew") == 0)
+		st = ls_session_renew(client, session, ttl);
+	else
+		st = ls_session_close(client, session);
+	if (st == LS_OK)
+	{
+		if (holder != NULL)
+		{
+			lc_info("opened session %" PRId64 " as %s", session, holder);
+			printf("%" PRId64 "\n", session);
+		}
+		else
+			lc_info("session %s %" PRId64 ": ok", action, session);
+		rc = LC_EXIT_OK;
+	}
+	else if (st == LS_NO)
+	{
+		lc_error("session %s: session %" PRId64 " has ended (expired or closed), or is not yours",
+				 action, session);
+		rc = LC_EXIT_NO;
+	}
+	else
+		rc = lc_failure(client, st, holder != NULL ? "session open" :
+						strcmp(action, "renew") == 0 ? "session renew" :
+						"session close");
 	free(holder);
 	ls_client_free(client);
 	return rc;
@@ -510,9 +723,10 @@ ListMain(int argc, char **argv)
 		{NULL, 0, NULL, 0}
 	};
 	static const char *const columns[] = {
-		"NAME", "KIND", "HOLDER", "OWNER", "TOKEN", "EXPIRES IN", "WAITERS"
+		"NAME", "KIND", "HOLDER", "OWNER", "TOKEN", "SESSION", "EXPIRES IN",
+		"WAITERS"
 	};
-#define LIST_COLUMNS 7
+#define LIST_COLUMNS 8
 	bool		json = false;
 	int			opt;
 	LsClient   *client;
@@ -553,6 +767,7 @@ ListMain(int argc, char **argv)
 					"SELECT l.name, "
 					"COALESCE(pg_catalog.to_jsonb(l) OPERATOR(pg_catalog.->>) 'kind', 'exclusive'), "
 					"l.holder, l.owner::pg_catalog.text, l.token::pg_catalog.text, "
+					"COALESCE(pg_catalog.to_jsonb(l) OPERATOR(pg_catalog.->>) 'session', '-'), "
 					"pg_catalog.round(pg_catalog.date_part('epoch', l.remaining)::pg_catalog.numeric, 1)::pg_catalog.text OPERATOR(pg_catalog.||) 's', "
 					"COALESCE(pg_catalog.to_jsonb(l) OPERATOR(pg_catalog.->>) 'waiters', '-') "
 					"FROM lockservice.leases_live l ORDER BY l.name, l.token", 0, NULL);
@@ -661,6 +876,7 @@ main(int argc, char **argv)
 		int			(*main_fn) (int, char **);
 	}			subcommands[] = {
 		{"acquire", AcquireMain},
+		{"session", SessionMain},
 		{"list", ListMain},
 		{"leader", LeaderMain},
 		{"watch", lc_watch_main},

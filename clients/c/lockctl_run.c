@@ -56,14 +56,22 @@ static struct sigaction original_actions[N_FORWARDED + 2];
 static sigset_t original_mask;
 
 static const char *const run_help =
-"Usage: lockctl run NAME [OPTIONS] -- COMMAND [ARGS...]\n"
+"Usage: lockctl run NAME... [OPTIONS] -- COMMAND [ARGS...]\n"
 "\n"
 "Waits for the lease NAME, runs COMMAND while renewing the lease, releases it\n"
 "when COMMAND ends and exits with COMMAND's status.  COMMAND gets\n"
 "LOCKSERVICE_NAME, LOCKSERVICE_TOKEN (the fencing token) and\n"
 "LOCKSERVICE_HOLDER in its environment, and runs in its own process group.\n"
 "\n"
-"  --ttl=D           lease length (default 30s)\n"
+"Several names: lockctl opens one session (--ttl, --holder) and waits for all\n"
+"the names at once, holding none of them while it waits (overlapping sets\n"
+"never deadlock); the session's one renewal keeps them all, and they are lost\n"
+"together.  COMMAND also gets LOCKSERVICE_NAME_<i> and LOCKSERVICE_TOKEN_<i>\n"
+"for each name (from 1, in the order given), LOCKSERVICE_TOKENS (the tokens,\n"
+"space-separated) and LOCKSERVICE_SESSION; LOCKSERVICE_NAME and _TOKEN are\n"
+"the first name's.  When COMMAND ends the session is closed.\n"
+"\n"
+"  --ttl=D           lease (or session) length (default 30s)\n"
 "  --wait=D          how long to wait for the lease (default 0: try once;\n"
 "                    'forever' waits without limit)\n"
 "  --grace=D         time between SIGTERM and SIGKILL (default 10s)\n"
@@ -89,13 +97,14 @@ static const char *const run_help =
 "1 usage or server error, 4 connection failed before COMMAND started.\n";
 
 static const char *const elect_help =
-"Usage: lockctl elect NAME [OPTIONS] -- COMMAND [ARGS...]\n"
+"Usage: lockctl elect NAME... [OPTIONS] -- COMMAND [ARGS...]\n"
 "\n"
 "Campaigns for leadership of NAME: waits without limit for the lease (and\n"
 "through connection failures), then runs COMMAND as the leader with the same\n"
 "guarantees as 'lockctl run'.  Options as for run, without --wait.  Several\n"
 "instances on several machines campaign for the same NAME; one at a time\n"
-"runs COMMAND.  The first connection must succeed (exit 4 otherwise, so a\n"
+"runs COMMAND.  Several names are taken all at once in one session, as for\n"
+"run.  The first connection must succeed (exit 4 otherwise, so a\n"
 "wrong connection string shows at once); later failures are retried.\n"
 "Exit status as for run.\n";
 
@@ -195,16 +204,64 @@ SleepUntilWoken(int64_t ms)
 
 /* ---- the command ---- */
 
+/*
+ * The command's environment: LOCKSERVICE_NAME and LOCKSERVICE_TOKEN of the
+ * first name, LOCKSERVICE_NAME_<i> and LOCKSERVICE_TOKEN_<i> of each (from
+ * 1, in the order given), LOCKSERVICE_TOKENS (space-separated, same order),
+ * LOCKSERVICE_HOLDER, and LOCKSERVICE_SESSION when a session keeps them.
+ * Runs in the child between fork and exec.
+ */
+static void
+SetCommandEnvironment(const char *const *names, int nnames,
+					  const int64_t *tokens, const char *holder,
+					  int64_t session)
+{
+	char		var[64];
+	char		value[32];
+	size_t		size = (size_t) nnames * 21 + 1;
+	char	   *all = malloc(size);
+
+	for (int i = 0; i < nnames; i++)
+	{
+		snprintf(value, sizeof(value), "%" PRId64, tokens[i]);
+		snprintf(var, sizeof(var), "LOCKSERVICE_NAME_%d", i + 1);
+		setenv(var, names[i], 1);
+		snprintf(var, sizeof(var), "LOCKSERVICE_TOKEN_%d", i + 1);
+		setenv(var, value, 1);
+		if (i == 0)
+		{
+			setenv("LOCKSERVICE_NAME", names[i], 1);
+			setenv("LOCKSERVICE_TOKEN", value, 1);
+		}
+		if (all != NULL)
+		{
+			if (i == 0)
+				all[0] = '\0';
+			else
+				strcat(all, " ");
+			strcat(all, value);
+		}
+	}
+	if (all != NULL)
+		setenv("LOCKSERVICE_TOKENS", all, 1);
+	free(all);
+	setenv("LOCKSERVICE_HOLDER", holder, 1);
+	if (session != 0)
+	{
+		snprintf(value, sizeof(value), "%" PRId64, session);
+		setenv("LOCKSERVICE_SESSION", value, 1);
+	}
+}
+
 /* starts argv in its own process group; returns its pid, or -1 */
 static pid_t
-StartCommand(char **command, const char *name, int64_t token,
-			 const char *holder)
+StartCommand(char **command, const char *const *names, int nnames,
+			 const int64_t *tokens, const char *holder, int64_t session)
 {
 	sigset_t	all;
 	sigset_t	before;
 	pid_t		parent = getpid();
 	pid_t		pid;
-	char		token_text[32];
 
 	/* no forwarded signal may fall between fork and the group's creation */
 	sigfillset(&all);
@@ -223,10 +280,7 @@ StartCommand(char **command, const char *name, int64_t token,
 		if (getppid() != parent)
 			_exit(LC_EXIT_LOST);	/* lockctl died before we got here */
 		RestoreSignals();
-		snprintf(token_text, sizeof(token_text), "%" PRId64, token);
-		setenv("LOCKSERVICE_NAME", name, 1);
-		setenv("LOCKSERVICE_TOKEN", token_text, 1);
-		setenv("LOCKSERVICE_HOLDER", holder, 1);
+		SetCommandEnvironment(names, nnames, tokens, holder, session);
 		execvp(command[0], command);
 		fprintf(stderr, "lockctl: cannot run \"%s\": %s\n", command[0],
 				strerror(errno));
@@ -283,50 +337,12 @@ KeepaliveLog(void *arg, const char *message)
 		lc_error("%s", message);
 }
 
-/* releases the lease, trying until limit; best effort */
-static void
-ReleaseLease(LsClient *client, const char *name, int64_t token, int64_t limit,
-			 bool quiet)
-{
-	LsStatus	st;
-	int64_t		backoff = 100;
-	char		left[32];
-
-	for (;;)
-	{
-		ls_set_deadline(client, limit);
-		st = ls_release(client, name, token);
-		ls_set_deadline(client, 0);
-		if (st == LS_OK)
-		{
-			lc_info("released %s", name);
-			return;
-		}
-		if (st == LS_NO)
-		{
-			if (!quiet)
-				lc_error("warning: %s was no longer held when it was released", name);
-			return;
-		}
-		if ((st != LS_UNCONFIRMED && st != LS_NOT_CONNECTED) ||
-			ls_now_ms() + backoff >= limit)
-			break;
-		SleepUntilWoken(backoff);
-		backoff *= 2;
-	}
-	if (!quiet)
-	{
-		ls_format_duration(limit - ls_now_ms(), left, sizeof(left));
-		lc_error("could not release %s (%s); it ends by itself at its ttl",
-				 name, ls_error(client));
-	}
-}
-
 /* ---- run and elect ---- */
 
 typedef struct RunOptions
 {
-	const char *name;
+	const char *const *names;	/* several: all or none, in one session */
+	int			nnames;
 	char	  **command;
 	int64_t		ttl;
 	int64_t		wait;
@@ -337,13 +353,154 @@ typedef struct RunOptions
 	bool		elect;
 } RunOptions;
 
+/* what lockctl holds: one lease, or a session that keeps every name */
+typedef struct Held
+{
+	LsClient   *client;			/* renews and releases */
+	LsKeepalive *ka;			/* NULL until something is held */
+	int64_t		session;		/* 0: one lease of its own */
+	int64_t    *tokens;			/* one per name */
+	char		what[96];		/* "lease NAME" or "session N", for messages */
+} Held;
+
+/* a keepalive for what was just granted, with the run's settings */
+static bool
+StartKeepalive(Held *held, RunOptions *opts, int64_t sent_at)
+{
+	if (held->session != 0)
+	{
+		held->ka = ls_keepalive_new_session(held->client, held->session,
+											opts->ttl, sent_at);
+		snprintf(held->what, sizeof(held->what), "session %" PRId64,
+				 held->session);
+	}
+	else
+	{
+		held->ka = ls_keepalive_new(held->client, opts->names[0],
+									held->tokens[0], opts->ttl, sent_at);
+		snprintf(held->what, sizeof(held->what), "lease %s", opts->names[0]);
+	}
+	if (held->ka == NULL)
+	{
+		lc_error("out of memory");
+		return false;
+	}
+	if (opts->interval > 0)
+		ls_keepalive_set_interval(held->ka, opts->interval);
+	if (opts->margin >= 0)
+		ls_keepalive_set_margin(held->ka, opts->margin);
+	ls_keepalive_set_log(held->ka, KeepaliveLog, NULL);
+	return true;
+}
+
 /*
- * Waits for the lease.  Returns LC_EXIT_OK with *token and *sent_at set, or
- * the exit code after printing why.
+ * Releases what is held, trying until limit; best effort.  A session is
+ * closed, which releases every lock in it.
+ */
+static void
+ReleaseHeld(Held *held, RunOptions *opts, int64_t limit, bool quiet)
+{
+	LsStatus	st;
+	int64_t		backoff = 100;
+
+	for (;;)
+	{
+		ls_set_deadline(held->client, limit);
+		if (held->session != 0)
+			st = ls_session_close(held->client, held->session);
+		else
+			st = ls_release(held->client, opts->names[0], held->tokens[0]);
+		ls_set_deadline(held->client, 0);
+		if (st == LS_OK)
+		{
+			if (held->session != 0)
+				lc_info("closed session %" PRId64 ": released its %d locks",
+						held->session, opts->nnames);
+			else
+				lc_info("released %s", opts->names[0]);
+			return;
+		}
+		if (st == LS_NO)
+		{
+			if (!quiet)
+				lc_error("warning: the %s had already ended when it was released",
+						 held->what);
+			return;
+		}
+		if ((st != LS_UNCONFIRMED && st != LS_NOT_CONNECTED) ||
+			ls_now_ms() + backoff >= limit)
+			break;
+		SleepUntilWoken(backoff);
+		backoff *= 2;
+	}
+	if (!quiet)
+		lc_error("could not release the %s (%s); it ends by itself at its ttl",
+				 held->what, ls_error(held->client));
+}
+
+/* drops a session that ended or was never used: best effort, quiet */
+static void
+DropSession(Held *held, RunOptions *opts)
+{
+	if (held->session != 0)
+		ReleaseHeld(held, opts, ls_now_ms() + 1000, true);
+	ls_set_wait_keepalive(held->client, NULL);
+	ls_keepalive_free(held->ka);
+	held->ka = NULL;
+	held->session = 0;
+}
+
+/* the names, for messages: "a", or "a, b and c" (static buffer) */
+static const char *
+NamesText(RunOptions *opts)
+{
+	static char text[512];
+
+	text[0] = '\0';
+	for (int i = 0; i < opts->nnames; i++)
+	{
+		size_t		len = strlen(text);
+
+		snprintf(text + len, sizeof(text) - len, "%s%s",
+				 i == 0 ? "" : i == opts->nnames - 1 ? " and " : ", ",
+				 opts->names[i]);
+	}
+	return text;
+}
+
+/*
+ * Several names: opens the session that will keep them, on held->client,
+ * and keeps it alive through the waiting acquire on client.
+ */
+static LsStatus
+OpenSession(LsClient *client, Held *held, RunOptions *opts,
+			const char *holder)
+{
+	int64_t		sent_at;
+	LsStatus	st;
+
+	st = ls_session_open(held->client, holder, opts->ttl, &held->session,
+						 &sent_at);
+	if (st != LS_OK)
+	{
+		held->session = 0;
+		return st;
+	}
+	lc_info("opened session %" PRId64, held->session);
+	if (!StartKeepalive(held, opts, sent_at))
+		return LS_BAD_ARGUMENT;
+	ls_set_wait_keepalive(client, held->ka);
+	return LS_OK;
+}
+
+/*
+ * Waits for the lease, or with several names for all of them in one
+ * session.  Returns LC_EXIT_OK with held filled in, or the exit code after
+ * printing why (nothing held).
  */
 static int
 AcquireForRun(LsClient *client, RunOptions *opts, const char *holder,
-			  int64_t *token, int64_t *sent_at)
+			  Held *held)
 {
 	const char *what = opts->elect ? "elect" : "run";
 	int64_t		start = ls_now_ms();
@@ -351,88 +508,134 @@ AcquireForRun(LsClient *client, RunOptions *opts, const char *holder,
 	int64_t		backoff = 100;
 	int64_t		first_failure = 0;
 	int64_t		last_report = 0;
+	int64_t		sent_at = 0;
+	bool		in_session = opts->nnames > 1;
+	LsClient   *failed = client;	/* the client whose call failed */
 
 	ls_set_interrupt_flag(client, &interrupted);
+	ls_set_interrupt_flag(held->client, &interrupted);
 	for (;;)
 	{
 		int64_t		wait = LS_WAIT_FOREVER;
 		int64_t		now = ls_now_ms();
-		LsStatus	st;
+		LsStatus	st = LS_OK;
 
 		if (give_up != 0)
 			wait = give_up > now ? give_up - now : 0;
-		st = ls_acquire(client, opts->name, holder, opts->ttl, wait, token,
-						sent_at);
+		failed = held->client;
+		if (in_session && held->session == 0)
+			st = OpenSession(client, held, opts, holder);
+		if (st == LS_OK)
+		{
+			failed = client;
+			if (in_session)
+				st = ls_acquire_all_in_session(client, opts->names,
+											   opts->nnames, held->session,
+											   wait, held->tokens);
+			else
+				st = ls_acquire(client, opts->names[0], holder, opts->ttl,
+								wait, held->tokens, &sent_at);
+		}
 		if (interrupted)
 		{
 			lc_error("%s: interrupted (signal %d) while waiting for %s; nothing acquired",
-					 what, interrupted, opts->name);
+					 what, interrupted, NamesText(opts));
 			ls_disconnect(client);	/* the server aborts the waiting grant */
+			ls_set_interrupt_flag(held->client, NULL);
+			DropSession(held, opts);
 			return 128 + interrupted;
 		}
 		if (st == LS_OK)
 			break;
 		if (st == LS_NO)
 		{
-			lc_report_holder(client, opts->name);
-			lc_error("%s: %s was not acquired; the command was not run",
-					 what, opts->name);
+			for (int i = 0; i < opts->nnames; i++)
+				lc_report_holder(client, opts->names[i]);
+			lc_error("%s: %s %s not acquired; the command was not run",
+					 what, NamesText(opts), in_session ? "were" : "was");
+			DropSession(held, opts);
 			return LC_EXIT_NO;
 		}
 		now = ls_now_ms();
+		if (in_session && held->session != 0 &&
+			(ls_keepalive_reason(held->ka) != LS_LOST_NOT_LOST ||
+			 (st == LS_SERVER_ERROR &&
+			  strcmp(ls_sqlstate(client), "LS006") == 0)))
+		{
+			/* the session ended while we waited: nothing held, start over */
+			lc_error("%s: session %" PRId64 " ended while waiting for %s; opening a new one",
+					 what, held->session, NamesText(opts));
+			DropSession(held, opts);
+			continue;
+		}
 		if (st == LS_SERVER_ERROR &&
-			strcmp(ls_sqlstate(client), "57014") == 0 &&
+			strcmp(ls_sqlstate(failed), "57014") == 0 &&
 			(give_up == 0 || now < give_up))
 		{
 			/* statement_timeout or a cancel ended the wait: wait again */
 			lc_info("%s: wait for %s interrupted by the server (%s); waiting again",
-					what, opts->name, ls_error(client));
+					what, NamesText(opts), ls_error(failed));
 			continue;
 		}
 		if (st != LS_UNCONFIRMED && st != LS_NOT_CONNECTED)
-			return lc_failure(client, st, what);
+		{
+			int			rc = lc_failure(failed, st, what);
+
+			DropSession(held, opts);
+			return rc;
+		}
 
 		/*
-		 * Connection trouble: retry (the same holder gets the same lease
-		 * back if it was granted) for as long as we would wait, and at
-		 * least 5 s.
+		 * Connection trouble: retry (the same holder, or the same session,
+		 * gets the same locks back if they were granted) for as long as we
+		 * would wait, and at least 5 s.
 		 */
 		if (first_failure == 0)
 			first_failure = now;
 		if (give_up != 0 && now >= give_up && now >= first_failure + 5000)
 		{
-			lc_error("%s: %s; the command was not run", what, ls_error(client));
-			if (st == LS_UNCONFIRMED)
+			lc_error("%s: %s; the command was not run", what, ls_error(failed));
+			if (st == LS_UNCONFIRMED && !in_session)
 				lc_error("%s may have been granted to holder %s; it then ends by itself within its ttl",
-						 opts->name, holder);
+						 opts->names[0], holder);
+			DropSession(held, opts);
 			return LC_EXIT_CONNECTION;
 		}
 		/* say so at the first failure, then once a minute (all with -v) */
 		if (lc_common.verbose > 0 || last_report == 0 ||
 			now - last_report >= 60000)
 		{
-			lc_error("%s: %s; retrying", what, ls_error(client));
+			lc_error("%s: %s; retrying", what, ls_error(failed));
 			last_report = now;
 		}
 		SleepUntilWoken(backoff);
 		if (interrupted)
 		{
 			lc_error("%s: interrupted (signal %d) while waiting for %s",
-					 what, interrupted, opts->name);
+					 what, interrupted, NamesText(opts));
+			ls_set_interrupt_flag(held->client, NULL);
+			DropSession(held, opts);
 			return 128 + interrupted;
 		}
 		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 	}
 	ls_set_interrupt_flag(client, NULL);
-	return LC_EXIT_OK;
+	ls_set_interrupt_flag(held->client, NULL);
+	if (in_session)
+	{
+		/* from now on the session's connection does everything */
+		ls_set_wait_keepalive(client, NULL);
+		ls_disconnect(client);
+		return LC_EXIT_OK;
+	}
+	return StartKeepalive(held, opts, sent_at) ? LC_EXIT_OK : LC_EXIT_ERROR;
 }
 
 /* holds the lease while the command runs; returns the exit code */
 static int
-Supervise(LsClient *client, RunOptions *opts, const char *holder,
-		  int64_t token, int64_t sent_at)
+Supervise(Held *held, RunOptions *opts, const char *holder)
 {
-	LsKeepalive *ka;
+	LsKeepalive *ka = held->ka;
 	pid_t		command;
 	int			status = 0;
 	bool		command_ended = false;
@@ -443,37 +646,25 @@ Supervise(LsClient *client, RunOptions *opts, const char *holder,
 	int64_t		now;
 	char		text[32];
 
-	ka = ls_keepalive_new(client, opts->name, token, opts->ttl, sent_at);
-	if (ka == NULL)
-	{
-		lc_error("out of memory");
-		ReleaseLease(client, opts->name, token, ls_now_ms() + 5000, false);
-		return LC_EXIT_ERROR;
-	}
-	if (opts->interval > 0)
-		ls_keepalive_set_interval(ka, opts->interval);
-	if (opts->margin >= 0)
-		ls_keepalive_set_margin(ka, opts->margin);
-	ls_keepalive_set_log(ka, KeepaliveLog, NULL);
-
 	if (ls_now_ms() >= ls_keepalive_lost_at(ka))
 	{
-		lc_error("%s was granted too late to be used safely; the command was not run",
-				 opts->name);
-		ReleaseLease(client, opts->name, token, ls_now_ms() + 5000, true);
-		ls_keepalive_free(ka);
+		lc_error("%s %s granted too late to be used safely; the command was not run",
+				 NamesText(opts), opts->nnames > 1 ? "were" : "was");
+		ReleaseHeld(held, opts, ls_now_ms() + 5000, true);
 		return LC_EXIT_LOST;
 	}
-	lc_info("%s %s (token %" PRId64 ", holder %s)",
-			opts->elect ? "elected leader of" : "acquired", opts->name, token,
-			holder);
+	for (int i = 0; i < opts->nnames; i++)
+		lc_info("%s %s (token %" PRId64 ", holder %s%s%s)",
+				opts->elect ? "elected leader of" : "acquired", opts->names[i],
+				held->tokens[i], holder, held->session ? ", " : "",
+				held->session ? held->what : "");
 
 	(void) prctl(PR_SET_CHILD_SUBREAPER, 1);
-	command = StartCommand(opts->command, opts->name, token, holder);
+	command = StartCommand(opts->command, opts->names, opts->nnames,
+						   held->tokens, holder, held->session);
 	if (command < 0)
 	{
-		ReleaseLease(client, opts->name, token, ls_now_ms() + 5000, false);
-		ls_keepalive_free(ka);
+		ReleaseHeld(held, opts, ls_now_ms() + 5000, false);
 		return LC_EXIT_ERROR;
 	}
 
@@ -518,13 +709,19 @@ Supervise(LsClient *client, RunOptions *opts, const char *holder,
 				stopping = true;
 			}
 			ls_format_duration(kill_at - now, text, sizeof(text));
-			if (ls_keepalive_reason(ka) == LS_LOST_NOT_HELD)
+			if (ls_keepalive_reason(ka) == LS_LOST_NOT_HELD && held->session)
+				lc_error("lease lost: %s (keeping %s) has ended; sent SIGTERM to the command, SIGKILL in %s",
+						 held->what, NamesText(opts), text);
+			else if (ls_keepalive_reason(ka) == LS_LOST_NOT_HELD)
 				lc_error("lease lost: %s (token %" PRId64 ") is no longer held; sent SIGTERM to the command, SIGKILL in %s",
-						 opts->name, token, text);
+						 opts->names[0], held->tokens[0], text);
 			else
 			{
-				lc_error("lease lost: no renewal of %s could be confirmed in time (%s); sent SIGTERM to the command, SIGKILL in %s",
-						 opts->name, ls_error(client), text);
+				const char *why = ls_error(held->client);
+
+				lc_error("lease lost: no renewal of %s could be confirmed in time%s%s%s; sent SIGTERM to the command, SIGKILL in %s",
+						 held->session ? held->what : opts->names[0],
+						 why[0] ? " (" : "", why, why[0] ? ")" : "", text);
 			}
 		}
 
@@ -554,8 +751,7 @@ Supervise(LsClient *client, RunOptions *opts, const char *holder,
 	{
 		/* unconfirmed: the server may still hold it; free it if we can */
 		if (ls_keepalive_reason(ka) == LS_LOST_UNCONFIRMED)
-			ReleaseLease(client, opts->name, token, ls_now_ms() + 1000, true);
-		ls_keepalive_free(ka);
+			ReleaseHeld(held, opts, ls_now_ms() + 1000, true);
 		return LC_EXIT_LOST;
 	}
 	{
@@ -563,9 +759,8 @@ Supervise(LsClient *client, RunOptions *opts, const char *holder,
 
 		if (limit > ls_now_ms() + 5000)
 			limit = ls_now_ms() + 5000;
-		ReleaseLease(client, opts->name, token, limit, false);
+		ReleaseHeld(held, opts, limit, false);
 	}
-	ls_keepalive_free(ka);
 	if (WIFSIGNALED(status))
 		lc_info("the command was killed by signal %d", WTERMSIG(status));
 	return ExitCodeOf(status);
@@ -593,8 +788,7 @@ lc_run_main(int argc, char **argv, bool elect)
 	int			i;
 	char	   *holder;
 	LsClient   *client;
-	int64_t		token;
-	int64_t		sent_at;
+	Held		held;
 	int			rc;
 
 	memset(&opts, 0, sizeof(opts));
@@ -662,23 +856,26 @@ lc_run_main(int argc, char **argv, bool elect)
 	if (optind >= dashdash)
 		return lc_usage_error(sub, "missing NAME (usage: lockctl %s NAME [OPTIONS] -- COMMAND [ARGS...])",
 							  sub);
-	if (optind < dashdash - 1)
-	{
-		if (dashdash == argc)
-			return lc_usage_error(sub, "missing \"--\" before the command (usage: lockctl %s NAME [OPTIONS] -- COMMAND [ARGS...])",
-								  sub);
-		return lc_usage_error(sub, "unexpected argument \"%s\" before \"--\"",
-							  argv[optind + 1]);
-	}
+	if (optind < dashdash - 1 && dashdash == argc)
+		return lc_usage_error(sub, "missing \"--\" before the command (usage: lockctl %s NAME... [OPTIONS] -- COMMAND [ARGS...])",
+							  sub);
 	if (dashdash == argc)
-		return lc_usage_error(sub, "missing \"--\" and the command to run (usage: lockctl %s NAME [OPTIONS] -- COMMAND [ARGS...])",
+		return lc_usage_error(sub, "missing \"--\" and the command to run (usage: lockctl %s NAME... [OPTIONS] -- COMMAND [ARGS...])",
 							  sub);
 	if (dashdash + 1 >= argc)
 		return lc_usage_error(sub, "missing the command after \"--\"");
-	opts.name = argv[optind];
+	opts.names = (const char *const *) argv + optind;
+	opts.nnames = dashdash - optind;
 	opts.command = argv + dashdash + 1;
-	if (opts.name[0] == '\0')
-		return lc_usage_error(sub, "NAME must not be empty");
+	for (i = 0; i < opts.nnames; i++)
+	{
+		if (opts.names[i][0] == '\0')
+			return lc_usage_error(sub, "NAME must not be empty");
+		for (int j = 0; j < i; j++)
+			if (strcmp(opts.names[i], opts.names[j]) == 0)
+				return lc_usage_error(sub, "NAME \"%s\" is given twice",
+									  opts.names[i]);
+	}
 	{
 		int64_t		margin = opts.margin >= 0 ? opts.margin : opts.ttl / 5;
 		int64_t		interval = opts.interval > 0 ? opts.interval : opts.ttl / 3;
@@ -694,17 +891,26 @@ lc_run_main(int argc, char **argv, bool elect)
 	client = lc_connect();
 	if (client == NULL)
 		return LC_EXIT_CONNECTION;
+	memset(&held, 0, sizeof(held));
 	holder = opts.holder ? strdup(opts.holder) : ls_default_holder();
-	if (holder == NULL)
+	held.tokens = calloc(opts.nnames, sizeof(int64_t));
+	/* a session is renewed on a connection of its own, also while waiting */
+	held.client = opts.nnames > 1 ? ls_client_new(lc_common.conninfo) : client;
+	if (holder == NULL || held.tokens == NULL || held.client == NULL)
 	{
 		lc_error("out of memory");
-		ls_client_free(client);
-		return LC_EXIT_ERROR;
+		rc = LC_EXIT_ERROR;
 	}
-
-	rc = AcquireForRun(client, &opts, holder, &token, &sent_at);
-	if (rc == LC_EXIT_OK)
-		rc = Supervise(client, &opts, holder, token, sent_at);
+	else
+	{
+		rc = AcquireForRun(client, &opts, holder, &held);
+		if (rc == LC_EXIT_OK)
+			rc = Supervise(&held, &opts, holder);
+	}
+	ls_keepalive_free(held.ka);
+	if (held.client != client)
+		ls_client_free(held.client);
+	free(held.tokens);
 	free(holder);
 	ls_client_free(client);
 	return rc;

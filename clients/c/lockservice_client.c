@@ -45,6 +45,7 @@ struct LsClient
 	PGconn	   *conn;			/* NULL when not connected */
 	int64_t		deadline;		/* calls give up then; 0: never */
 	volatile int *interrupt;	/* calls give up on EINTR when *interrupt */
+	LsKeepalive *wait_keepalive;	/* stepped while a call waits */
 	bool		no_client_check;	/* server refused
 									 * client_connection_check_interval */
 	bool		warned;			/* a WARNING arrived during this call */
@@ -56,7 +57,8 @@ struct LsClient
 struct LsKeepalive
 {
 	LsClient   *client;
-	char	   *name;
+	char	   *name;			/* the lease's; NULL for a session */
+	int64_t		session;		/* the session's id; 0 for a lease */
 	int64_t		token;
 	int64_t		ttl;
 	int64_t		interval;		/* between renewals */
@@ -227,6 +229,28 @@ WaitSocket(LsClient *client, int sock, bool for_read, bool for_write,
 				return 0;
 			timeout = left > INT32_MAX ? INT32_MAX : (int) left;
 		}
+		if (client->wait_keepalive != NULL)
+		{
+			LsKeepalive *ka = client->wait_keepalive;
+			int64_t		left = ls_keepalive_due(ka) - ls_now_ms();
+
+			if (left <= 0)
+			{
+				if (ls_keepalive_step(ka) == LS_LEASE_LOST)
+				{
+					if (ka->name != NULL)
+						SetError(client, "the lease %s was lost while waiting",
+								 ka->name);
+					else
+						SetError(client, "the session %" PRId64 " was lost while waiting",
+								 ka->session);
+					return -1;
+				}
+				continue;
+			}
+			if (timeout < 0 || left < timeout)
+				timeout = left > INT32_MAX ? INT32_MAX : (int) left;
+		}
 		pfd.fd = sock;
 		pfd.events = (for_read ? POLLIN : 0) | (for_write ? POLLOUT : 0);
 		pfd.revents = 0;
@@ -293,6 +317,14 @@ void
 ls_set_interrupt_flag(LsClient *client, volatile int *flag)
 {
 	client->interrupt = flag;
+}
+
+void
+ls_set_wait_keepalive(LsClient *client, LsKeepalive *keepalive)
+{
+	/* a keepalive on this very connection cannot run while it waits */
+	client->wait_keepalive =
+		keepalive != NULL && keepalive->client != client ? keepalive : NULL;
 }
 
 const char *
@@ -685,65 +717,88 @@ ArgsOk(LsClient *client, const char *name, const char *holder, int64_t token)
 	return false;
 }
 
-LsStatus
-ls_acquire(LsClient *client, const char *name, const char *holder,
-		   int64_t ttl_ms, int64_t wait_ms, int64_t *token, int64_t *sent_at)
+/*
+ * The tokens of an acquire's reply: a bigint, or a bigint[] of n tokens when
+ * array.  LS_OK with tokens set, LS_NO for NULL (nothing granted), or
+ * LS_SERVER_ERROR for anything else.  Clears res.
+ */
+static LsStatus
+TokensOf(LsClient *client, PGresult *res, bool array, int n, int64_t *tokens)
 {
-	static const char *const acquire_sql =
-		"SELECT lockservice.lock_acquire($1, $2, $3::pg_catalog.interval, "
-		"$4::pg_catalog.interval)";
-	char		ttl_text[64];
-	char		wait_text[64];
-	const char *params[4];
+	const char *p;
+	int			i;
+
+	if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0))
+	{
+		bool		one_value = PQntuples(res) == 1 && PQnfields(res) == 1;
+
+		PQclear(res);
+		if (!one_value)
+			goto unexpected;
+		return LS_NO;
+	}
+	p = PQgetvalue(res, 0, 0);
+	if (array && *p++ != '{')
+		goto unexpected_clear;
+	for (i = 0; i < n; i++)
+	{
+		char	   *end;
+
+		tokens[i] = strtoll(p, &end, 10);
+		if (end == p || tokens[i] <= 0)
+			goto unexpected_clear;
+		p = end;
+		if (array && *p == (i == n - 1 ? '}' : ','))
+			p++;
+	}
+	if (*p != '\0')
+		goto unexpected_clear;
+	PQclear(res);
+	return LS_OK;
+
+unexpected_clear:
+	PQclear(res);
+unexpected:
+	SetError(client, "unexpected reply from the server");
+	return LS_SERVER_ERROR;
+}
+
+/*
+ * Runs an acquire statement and returns its tokens: one (a bigint reply), or
+ * n of an all-or-nothing acquire (array: a bigint[] reply), with *sent_at
+ * (may be NULL) the ls_now_ms() time from which leases with their own ttl
+ * are known to last ttl_ms (0: locks kept by a session, which have none).
+ *
+ * wait_ms 0: one autocommit statement.  Otherwise the acquire runs in a
+ * transaction: if this client is gone by the time the lock is granted, the
+ * server aborts the grant (it notices within client_connection_check_interval,
+ * or when COMMIT never comes).  Leases with their own ttl are renewed in the
+ * same transaction, so their end is known from the renewal's send time
+ * however long the wait took.
+ */
+static LsStatus
+AcquireCall(LsClient *client, const char *sql, int nparams,
+			const char *const *params, int64_t wait_ms, bool array,
+			const char *const *names, int n, int64_t ttl_ms, int64_t *tokens,
+			int64_t *sent_at)
+{
 	PGresult   *res;
 	LsStatus	st;
 	int64_t		sent;
 
-	if (!ArgsOk(client, name, holder ? holder : "", 1))
-		return LS_BAD_ARGUMENT;
-	if (ttl_ms <= 0)
-	{
-		SetError(client, "ttl must be positive");
-		return LS_BAD_ARGUMENT;
-	}
-	if (wait_ms < 0 && wait_ms != LS_WAIT_FOREVER)
-	{
-		SetError(client, "wait must not be negative");
-		return LS_BAD_ARGUMENT;
-	}
-	IntervalText(ttl_ms, ttl_text, sizeof(ttl_text));
-	IntervalText(wait_ms < 0 ? 0 : wait_ms, wait_text, sizeof(wait_text));
-	params[0] = name;
-	params[1] = holder;
-	params[2] = ttl_text;
-	params[3] = wait_ms == LS_WAIT_FOREVER ? NULL : wait_text;
-
 	if (wait_ms == 0)
 	{
-		/* one autocommit statement: the lease starts when it is sent */
+		/* one autocommit statement: a lease starts when it is sent */
 		sent = ls_now_ms();
-		st = Exec(client, acquire_sql, 4, params, true, &res);
+		st = Exec(client, sql, nparams, params, true, &res);
 		if (st != LS_OK)
 			return st;
-		if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-		{
-			PQclear(res);
-			return LS_NO;
-		}
-		*token = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-		if (sent_at)
+		st = TokensOf(client, res, array, n, tokens);
+		if (st == LS_OK && sent_at)
 			*sent_at = sent;
-		return LS_OK;
+		return st;
 	}
 
-	/*
-	 * A waiting acquire runs in a transaction: if this client is gone by the
-	 * time the lease is granted, the server aborts the grant (it notices
-	 * within client_connection_check_interval, or when COMMIT never comes).
-	 * The lease is renewed in the same transaction, so its end is known from
-	 * the renewal's send time however long the wait took.
-	 */
 	st = Exec(client, "BEGIN", 0, NULL, false, &res);
 	if (st != LS_OK)
 		return BeforeCommit(st);
@@ -760,41 +815,38 @@ ls_acquire(LsClient *client, const char *name, const char *holder,
 			/* not supported on this server: wait without it */
 			RollbackQuietly(client);
 			client->no_client_check = true;
-			return ls_acquire(client, name, holder, ttl_ms, wait_ms, token,
-							  sent_at);
+			return AcquireCall(client, sql, nparams, params, wait_ms, array,
+							   names, n, ttl_ms, tokens, sent_at);
 		}
 		if (st != LS_OK)
 			return BeforeCommit(st);
 		PQclear(res);
 	}
-	st = Exec(client, acquire_sql, 4, params, false, &res);
+	st = Exec(client, sql, nparams, params, false, &res);
+	if (st == LS_OK)
+		st = TokensOf(client, res, array, n, tokens);
 	if (st != LS_OK)
 	{
-		if (st == LS_SERVER_ERROR)
+		if (st == LS_SERVER_ERROR || st == LS_NO)
 			RollbackQuietly(client);
 		return BeforeCommit(st);
 	}
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-	{
-		PQclear(res);
-		RollbackQuietly(client);
-		return LS_NO;
-	}
-	*token = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
 
 	sent = ls_now_ms();
-	st = ls_renew(client, name, *token, ttl_ms);
-	if (st != LS_OK)
+	for (int i = 0; ttl_ms > 0 && i < n; i++)
 	{
-		if (st == LS_NO)
+		st = ls_renew(client, names[i], tokens[i], ttl_ms);
+		if (st != LS_OK)
 		{
-			SetError(client, "the lease granted to this transaction could not be renewed");
-			st = LS_SERVER_ERROR;
+			if (st == LS_NO)
+			{
+				SetError(client, "the lease granted to this transaction could not be renewed");
+				st = LS_SERVER_ERROR;
+			}
+			if (st == LS_SERVER_ERROR)
+				RollbackQuietly(client);
+			return BeforeCommit(st);
 		}
-		if (st == LS_SERVER_ERROR)
-			RollbackQuietly(client);
-		return BeforeCommit(st);
 	}
 	st = Exec(client, "COMMIT", 0, NULL, true, &res);
 	if (st != LS_OK)
@@ -809,6 +861,54 @@ ls_acquire(LsClient *client, const char *name, const char *holder,
 	if (sent_at)
 		*sent_at = sent;
 	return LS_OK;
+}
+
+/* checks the wait argument of an acquire */
+static bool
+WaitOk(LsClient *client, int64_t wait_ms)
+{
+	if (wait_ms < 0 && wait_ms != LS_WAIT_FOREVER)
+	{
+		SetError(client, "wait must not be negative");
+		return false;
+	}
+	return true;
+}
+
+/* checks the ttl argument of an acquire or a session */
+static bool
+TtlOk(LsClient *client, int64_t ttl_ms)
+{
+	if (ttl_ms <= 0)
+	{
+		SetError(client, "ttl must be positive");
+		return false;
+	}
+	return true;
+}
+
+LsStatus
+ls_acquire(LsClient *client, const char *name, const char *holder,
+		   int64_t ttl_ms, int64_t wait_ms, int64_t *token, int64_t *sent_at)
+{
+	char		ttl_text[64];
+	char		wait_text[64];
+	const char *params[4];
+
+	if (!ArgsOk(client, name, holder ? holder : "", 1) ||
+		!TtlOk(client, ttl_ms) || !WaitOk(client, wait_ms))
+		return LS_BAD_ARGUMENT;
+	IntervalText(ttl_ms, ttl_text, sizeof(ttl_text));
+	IntervalText(wait_ms < 0 ? 0 : wait_ms, wait_text, sizeof(wait_text));
+	params[0] = name;
+	params[1] = holder;
+	params[2] = ttl_text;
+	params[3] = wait_ms == LS_WAIT_FOREVER ? NULL : wait_text;
+	return AcquireCall(client,
+					   "SELECT lockservice.lock_acquire($1, $2, "
+					   "$3::pg_catalog.interval, $4::pg_catalog.interval)",
+					   4, params, wait_ms, false, &name, 1, ttl_ms, token,
+					   sent_at);
 }
 
 LsStatus
@@ -871,6 +971,252 @@ ls_check(LsClient *client, const char *name, int64_t token)
 	return NameTokenCall(client,
 						 "SELECT lockservice.lock_check($1, $2::pg_catalog.int8)",
 						 name, token, false);
+}
+
+/* ---- sessions and all-or-nothing acquires ---- */
+
+/* checks a session id argument */
+static bool
+SessionOk(LsClient *client, int64_t session)
+{
+	client->sqlstate[0] = '\0';
+	if (session <= 0)
+	{
+		SetError(client, "a session id is a positive number");
+		return false;
+	}
+	return true;
+}
+
+/* checks the names of an all-or-nothing acquire */
+static bool
+NamesOk(LsClient *client, const char *const *names, int nnames)
+{
+	client->sqlstate[0] = '\0';
+	if (names == NULL || nnames <= 0)
+	{
+		SetError(client, "at least one lock name is needed");
+		return false;
+	}
+	for (int i = 0; i < nnames; i++)
+		if (!ArgsOk(client, names[i], NULL, 1))
+			return false;
+	return true;
+}
+
+/*
+ * The names as a text[] literal: each element double-quoted with " and \
+ * escaped.  malloc'd; NULL when out of memory.
+ */
+static char *
+TextArrayLiteral(const char *const *names, int nnames)
+{
+	size_t		size = 3;
+	char	   *text;
+	char	   *out;
+
+	for (int i = 0; i < nnames; i++)
+		size += 2 * strlen(names[i]) + 3;
+	text = malloc(size);
+	if (text == NULL)
+		return NULL;
+	out = text;
+	*out++ = '{';
+	for (int i = 0; i < nnames; i++)
+	{
+		if (i > 0)
+			*out++ = ',';
+		*out++ = '"';
+		for (const char *p = names[i]; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				*out++ = '\\';
+			*out++ = *p;
+		}
+		*out++ = '"';
+	}
+	*out++ = '}';
+	*out = '\0';
+	return text;
+}
+
+LsStatus
+ls_session_open(LsClient *client, const char *holder, int64_t ttl_ms,
+				int64_t *session, int64_t *sent_at)
+{
+	char		ttl_text[64];
+	const char *params[2];
+	PGresult   *res;
+	LsStatus	st;
+	int64_t		sent;
+
+	client->sqlstate[0] = '\0';
+	if (holder == NULL || holder[0] == '\0')
+	{
+		SetError(client, "a holder id must not be empty");
+		return LS_BAD_ARGUMENT;
+	}
+	if (!TtlOk(client, ttl_ms))
+		return LS_BAD_ARGUMENT;
+	IntervalText(ttl_ms, ttl_text, sizeof(ttl_text));
+	params[0] = holder;
+	params[1] = ttl_text;
+	sent = ls_now_ms();
+	st = Exec(client,
+			  "SELECT lockservice.session_open($1, $2::pg_catalog.interval)",
+			  2, params, true, &res);
+	if (st != LS_OK)
+		return st;
+	st = TokensOf(client, res, false, 1, session);
+	if (st == LS_NO)
+	{
+		SetError(client, "unexpected reply from the server");
+		st = LS_SERVER_ERROR;
+	}
+	if (st == LS_OK && sent_at)
+		*sent_at = sent;
+	return st;
+}
+
+LsStatus
+ls_session_renew(LsClient *client, int64_t session, int64_t ttl_ms)
+{
+	char		id_text[32];
+	char		ttl_text[64];
+	const char *params[2];
+	PGresult   *res;
+	LsStatus	st;
+
+	if (!SessionOk(client, session))
+		return LS_BAD_ARGUMENT;
+	if (ttl_ms < 0)
+	{
+		SetError(client, "ttl must be positive");
+		return LS_BAD_ARGUMENT;
+	}
+	snprintf(id_text, sizeof(id_text), "%" PRId64, session);
+	IntervalText(ttl_ms, ttl_text, sizeof(ttl_text));
+	params[0] = id_text;
+	params[1] = ttl_ms > 0 ? ttl_text : NULL;
+	st = Exec(client,
+			  "SELECT lockservice.session_renew($1::pg_catalog.int8, "
+			  "$2::pg_catalog.interval)", 2, params, true, &res);
+	return st == LS_OK ? BoolResult(client, res) : st;
+}
+
+LsStatus
+ls_session_close(LsClient *client, int64_t session)
+{
+	char		id_text[32];
+	const char *params[1];
+	PGresult   *res;
+	LsStatus	st;
+
+	if (!SessionOk(client, session))
+		return LS_BAD_ARGUMENT;
+	snprintf(id_text, sizeof(id_text), "%" PRId64, session);
+	params[0] = id_text;
+	st = Exec(client, "SELECT lockservice.session_close($1::pg_catalog.int8)",
+			  1, params, true, &res);
+	return st == LS_OK ? BoolResult(client, res) : st;
+}
+
+LsStatus
+ls_acquire_in_session(LsClient *client, const char *name, int64_t session,
+					  int64_t wait_ms, int64_t *token)
+{
+	char		id_text[32];
+	char		wait_text[64];
+	const char *params[3];
+
+	if (!ArgsOk(client, name, NULL, 1) || !SessionOk(client, session) ||
+		!WaitOk(client, wait_ms))
+		return LS_BAD_ARGUMENT;
+	snprintf(id_text, sizeof(id_text), "%" PRId64, session);
+	IntervalText(wait_ms < 0 ? 0 : wait_ms, wait_text, sizeof(wait_text));
+	params[0] = name;
+	params[1] = id_text;
+	params[2] = wait_ms == LS_WAIT_FOREVER ? NULL : wait_text;
+	return AcquireCall(client,
+					   "SELECT lockservice.lock_acquire($1, $2::pg_catalog.int8, "
+					   "$3::pg_catalog.interval)",
+					   3, params, wait_ms, false, &name, 1, 0, token, NULL);
+}
+
+/* ls_acquire_all and ls_acquire_all_in_session: session 0 for a holder */
+static LsStatus
+AcquireAll(LsClient *client, const char *const *names, int nnames,
+		   const char *holder, int64_t ttl_ms, int64_t session,
+		   int64_t wait_ms, int64_t *tokens, int64_t *sent_at)
+{
+	char		id_text[32];
+	char		ttl_text[64];
+	char		wait_text[64];
+	char	   *names_text;
+	const char *params[4];
+	const char *wait_param = wait_ms == LS_WAIT_FOREVER ? NULL : wait_text;
+	LsStatus	st;
+
+	if (!NamesOk(client, names, nnames) || !WaitOk(client, wait_ms))
+		return LS_BAD_ARGUMENT;
+	if (session == 0 ?
+		!ArgsOk(client, names[0], holder ? holder : "", 1) ||
+		!TtlOk(client, ttl_ms) :
+		!SessionOk(client, session))
+		return LS_BAD_ARGUMENT;
+	names_text = TextArrayLiteral(names, nnames);
+	if (names_text == NULL)
+	{
+		SetError(client, "out of memory");
+		return LS_BAD_ARGUMENT;
+	}
+	IntervalText(wait_ms < 0 ? 0 : wait_ms, wait_text, sizeof(wait_text));
+	params[0] = names_text;
+	if (session == 0)
+	{
+		IntervalText(ttl_ms, ttl_text, sizeof(ttl_text));
+		params[1] = holder;
+		params[2] = ttl_text;
+		params[3] = wait_param;
+		st = AcquireCall(client,
+						 "SELECT lockservice.lock_acquire_all($1::pg_catalog.text[], "
+						 "$2, $3::pg_catalog.interval, $4::pg_catalog.interval)",
+						 4, params, wait_ms, true, names, nnames, ttl_ms,
+						 tokens, sent_at);
+	}
+	else
+	{
+		snprintf(id_text, sizeof(id_text), "%" PRId64, session);
+		params[1] = id_text;
+		params[2] = wait_param;
+		st = AcquireCall(client,
+						 "SELECT lockservice.lock_acquire_all($1::pg_catalog.text[], "
+						 "$2::pg_catalog.int8, $3::pg_catalog.interval)",
+						 3, params, wait_ms, true, names, nnames, 0, tokens,
+						 NULL);
+	}
+	free(names_text);
+	return st;
+}
+
+LsStatus
+ls_acquire_all(LsClient *client, const char *const *names, int nnames,
+			   const char *holder, int64_t ttl_ms, int64_t wait_ms,
+			   int64_t *tokens, int64_t *sent_at)
+{
+	return AcquireAll(client, names, nnames, holder, ttl_ms, 0, wait_ms,
+					  tokens, sent_at);
+}
+
+LsStatus
+ls_acquire_all_in_session(LsClient *client, const char *const *names,
+						  int nnames, int64_t session, int64_t wait_ms,
+						  int64_t *tokens)
+{
+	if (!SessionOk(client, session))
+		return LS_BAD_ARGUMENT;
+	return AcquireAll(client, names, nnames, NULL, 0, session, wait_ms,
+					  tokens, NULL);
 }
 
 /* ---- time and values ---- */
@@ -1009,22 +1355,27 @@ KeepaliveLog(LsKeepalive *ka, const char *fmt,...)
 	ka->log(ka->log_arg, line);
 }
 
-LsKeepalive *
-ls_keepalive_new(LsClient *client, const char *name, int64_t token,
-				 int64_t ttl_ms, int64_t confirmed_at)
+/* a keepalive of a lease (name, token) or of a session (name NULL) */
+static LsKeepalive *
+KeepaliveNew(LsClient *client, const char *name, int64_t token,
+			 int64_t session, int64_t ttl_ms, int64_t confirmed_at)
 {
 	LsKeepalive *ka = calloc(1, sizeof(LsKeepalive));
 
 	if (ka == NULL)
 		return NULL;
-	ka->name = strdup(name);
-	if (ka->name == NULL)
+	if (name != NULL)
 	{
-		free(ka);
-		return NULL;
+		ka->name = strdup(name);
+		if (ka->name == NULL)
+		{
+			free(ka);
+			return NULL;
+		}
 	}
 	ka->client = client;
 	ka->token = token;
+	ka->session = session;
 	ka->ttl = ttl_ms;
 	ka->interval = ttl_ms / 3;
 	ka->margin = ttl_ms / 5;
@@ -1032,6 +1383,20 @@ ls_keepalive_new(LsClient *client, const char *name, int64_t token,
 	ka->next_due = confirmed_at + ka->interval;
 	ka->reason = LS_LOST_NOT_LOST;
 	return ka;
+}
+
+LsKeepalive *
+ls_keepalive_new(LsClient *client, const char *name, int64_t token,
+				 int64_t ttl_ms, int64_t confirmed_at)
+{
+	return KeepaliveNew(client, name, token, 0, ttl_ms, confirmed_at);
+}
+
+LsKeepalive *
+ls_keepalive_new_session(LsClient *client, int64_t session, int64_t ttl_ms,
+						 int64_t confirmed_at)
+{
+	return KeepaliveNew(client, NULL, 0, session, ttl_ms, confirmed_at);
 }
 
 void
@@ -1107,7 +1472,8 @@ ls_keepalive_step(LsKeepalive *ka)
 	if (now >= lost_at)
 	{
 		ka->reason = LS_LOST_UNCONFIRMED;
-		KeepaliveLog(ka, "no renewal confirmed in time: lease considered lost");
+		KeepaliveLog(ka, "no renewal confirmed in time: %s considered lost",
+					 ka->name != NULL ? "lease" : "session");
 		return LS_LEASE_LOST;
 	}
 	if (now < ka->next_due)
@@ -1119,7 +1485,10 @@ ls_keepalive_step(LsKeepalive *ka)
 		attempt_deadline = lost_at;
 	client->deadline = attempt_deadline;
 	sent = ls_now_ms();
-	st = ls_renew(client, ka->name, ka->token, ka->ttl);
+	if (ka->name != NULL)
+		st = ls_renew(client, ka->name, ka->token, ka->ttl);
+	else
+		st = ls_session_renew(client, ka->session, ka->ttl);
 	client->deadline = saved_deadline;
 
 	if (st == LS_OK)
@@ -1129,14 +1498,20 @@ ls_keepalive_step(LsKeepalive *ka)
 		ka->backoff = 0;
 		ls_format_duration(ls_keepalive_lost_at(ka) - ls_now_ms(), left,
 						   sizeof(left));
-		KeepaliveLog(ka, "renewed (token %" PRId64 "); safe for %s", ka->token,
-					 left);
+		if (ka->name != NULL)
+			KeepaliveLog(ka, "renewed (token %" PRId64 "); safe for %s",
+						 ka->token, left);
+		else
+			KeepaliveLog(ka, "renewed session %" PRId64 "; safe for %s",
+						 ka->session, left);
 		return LS_LEASE_HELD;
 	}
 	if (st == LS_NO)
 	{
 		ka->reason = LS_LOST_NOT_HELD;
-		KeepaliveLog(ka, "renewal refused: the lease is no longer held");
+		KeepaliveLog(ka, ka->name != NULL ?
+					 "renewal refused: the lease is no longer held" :
+					 "renewal refused: the session has ended");
 		return LS_LEASE_LOST;
 	}
 
@@ -1151,8 +1526,8 @@ ls_keepalive_step(LsKeepalive *ka)
 	if (now >= lost_at)
 	{
 		ka->reason = LS_LOST_UNCONFIRMED;
-		KeepaliveLog(ka, "renewal not confirmed (%s); no time left: lease considered lost",
-					 ls_error(client));
+		KeepaliveLog(ka, "renewal not confirmed (%s); no time left: %s considered lost",
+					 ls_error(client), ka->name != NULL ? "lease" : "session");
 		return LS_LEASE_LOST;
 	}
 	ls_format_duration(ka->backoff, wait, sizeof(wait));

@@ -37,7 +37,7 @@ extern "C"
 {
 #endif
 
-#define LS_CLIENT_VERSION_STRING "1.0"
+#define LS_CLIENT_VERSION_STRING "1.1"
 
 /* wait argument of ls_acquire: wait until granted, however long */
 #define LS_WAIT_FOREVER		((int64_t) -1)
@@ -121,6 +121,53 @@ extern LsStatus ls_release(LsClient *client, const char *name,
 						   int64_t token);
 extern LsStatus ls_check(LsClient *client, const char *name, int64_t token);
 
+/*
+ * Sessions (lockservice 1.5).  A session keeps any number of locks with one
+ * renewal: locks acquired in it have no ttl of their own and end with it,
+ * when it is closed or expires.  Each lock still gets its own fencing token
+ * and is released on its own with ls_release.
+ *
+ * ls_session_open: *session gets the new session's id, *sent_at (may be
+ * NULL) the ls_now_ms() time from which it is known to last ttl_ms.  It is
+ * not retried after LS_UNCONFIRMED: a session opened without the reply
+ * arriving has no locks and ends at its ttl.
+ * ls_session_renew (ttl_ms 0: the session's own ttl) and ls_session_close
+ * (which releases every lock in it) return LS_NO when the session has
+ * already ended; both are safe to retry.
+ */
+extern LsStatus ls_session_open(LsClient *client, const char *holder,
+								int64_t ttl_ms, int64_t *session,
+								int64_t *sent_at);
+extern LsStatus ls_session_renew(LsClient *client, int64_t session,
+								 int64_t ttl_ms);
+extern LsStatus ls_session_close(LsClient *client, int64_t session);
+
+/*
+ * An exclusive lock of name kept by session; wait as for ls_acquire.  A
+ * retry in the same session gets the same token back.  A session that has
+ * ended is LS_SERVER_ERROR with SQLSTATE LS006.
+ */
+extern LsStatus ls_acquire_in_session(LsClient *client, const char *name,
+									  int64_t session, int64_t wait_ms,
+									  int64_t *token);
+
+/*
+ * Exclusive locks of all of names[0 .. nnames-1] or of none: LS_OK with
+ * tokens[i] the token of names[i], or LS_NO when they were not all granted
+ * within wait_ms (then none is held).  While waiting none is held, so
+ * callers with overlapping sets never deadlock.  ls_acquire_all gives each
+ * name a lease of its own (holder, ttl_ms; *sent_at as for ls_acquire);
+ * ls_acquire_all_in_session attaches them to a session.
+ */
+extern LsStatus ls_acquire_all(LsClient *client, const char *const *names,
+							   int nnames, const char *holder,
+							   int64_t ttl_ms, int64_t wait_ms,
+							   int64_t *tokens, int64_t *sent_at);
+extern LsStatus ls_acquire_all_in_session(LsClient *client,
+										  const char *const *names,
+										  int nnames, int64_t session,
+										  int64_t wait_ms, int64_t *tokens);
+
 /* Time and values */
 
 /* milliseconds of the local monotonic clock (CLOCK_BOOTTIME) */
@@ -139,7 +186,7 @@ extern void ls_format_duration(int64_t ms, char *buf, size_t size);
 /* a holder id unique to this process: host:pid:random (malloc'd) */
 extern char *ls_default_holder(void);
 
-/* Keepalive: keeps a lease alive with renewals */
+/* Keepalive: keeps a lease or a session alive with renewals */
 
 typedef struct LsKeepalive LsKeepalive;
 
@@ -152,7 +199,8 @@ typedef enum LsLeaseState
 typedef enum LsLostReason
 {
 	LS_LOST_NOT_LOST,
-	LS_LOST_NOT_HELD,			/* a renewal answered false: the lease ended */
+	LS_LOST_NOT_HELD,			/* a renewal answered false: the lease (or
+								 * session) ended */
 	LS_LOST_UNCONFIRMED			/* no renewal confirmed before the lease's
 								 * local deadline minus the safety margin */
 } LsLostReason;
@@ -167,6 +215,10 @@ typedef enum LsLostReason
 extern LsKeepalive *ls_keepalive_new(LsClient *client, const char *name,
 									 int64_t token, int64_t ttl_ms,
 									 int64_t confirmed_at);
+/* the same for a session: it and every lock in it are held or lost */
+extern LsKeepalive *ls_keepalive_new_session(LsClient *client,
+											 int64_t session, int64_t ttl_ms,
+											 int64_t confirmed_at);
 extern void ls_keepalive_free(LsKeepalive *keepalive);
 extern void ls_keepalive_set_interval(LsKeepalive *keepalive, int64_t ms);
 extern void ls_keepalive_set_margin(LsKeepalive *keepalive, int64_t ms);
@@ -190,6 +242,15 @@ extern int64_t ls_keepalive_deadline(const LsKeepalive *keepalive);
 /* deadline minus margin: declared lost then without a confirmed renewal */
 extern int64_t ls_keepalive_lost_at(const LsKeepalive *keepalive);
 extern LsLostReason ls_keepalive_reason(const LsKeepalive *keepalive);
+
+/*
+ * While a call of client waits for the server (such as a waiting acquire in
+ * a session), keepalive is stepped whenever it is due, so the session lives
+ * on through the wait.  It must renew through a client (connection) of its
+ * own.  When it is lost the call gives up: a waiting acquire then returns
+ * LS_NOT_CONNECTED (nothing granted) with ls_error saying so.  NULL: none.
+ */
+extern void ls_set_wait_keepalive(LsClient *client, LsKeepalive *keepalive);
 
 #ifdef __cplusplus
 }

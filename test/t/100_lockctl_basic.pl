@@ -75,8 +75,8 @@ like($err, qr/not held/, '... saying it is not held');
 # list and leader
 ($rc, $out) = lc_cmd($node, 'list');
 is($rc, 0, 'list exits 0');
-like($out, qr/^NAME\s+KIND\s+HOLDER\s+OWNER\s+TOKEN\s+EXPIRES IN\s+WAITERS$/m, 'list prints a header');
-like($out, qr/^b1\s+exclusive\s+me\s+\S+\s+$token\s+\d+\.\ds\s/m, 'list shows the lease');
+like($out, qr/^NAME\s+KIND\s+HOLDER\s+OWNER\s+TOKEN\s+SESSION\s+EXPIRES IN\s+WAITERS$/m, 'list prints a header');
+like($out, qr/^b1\s+exclusive\s+me\s+\S+\s+$token\s+-\s+\d+\.\ds\s/m, 'list shows the lease');
 ($rc, $out) = lc_cmd($node, 'list', '--json');
 is($rc, 0, 'list --json exits 0');
 like($out, qr/^\[\{.*"name": "b1".*\}\]$/s, 'list --json prints an array');
@@ -193,7 +193,8 @@ my @bad = (
 	[ [ 'acquire', 'bad1', '--ttl', '0' ], qr/--ttl must be positive/, 'zero ttl' ],
 	[ [ 'acquire', 'bad1', '--wait', 'soon' ], qr/invalid duration for --wait/, 'bad wait' ],
 	[ [ 'acquire' ], qr/missing NAME/, 'missing name' ],
-	[ [ 'acquire', 'bad1', 'extra' ], qr/too many arguments/, 'extra argument' ],
+	[ [ 'acquire', 'bad1', 'bad1' ], qr/given more than once/, 'a name given twice' ],
+	[ [ 'leader', 'bad1', 'extra' ], qr/too many arguments/, 'extra argument' ],
 	[ [ 'renew', 'bad1', 'abc' ], qr/invalid token "abc"/, 'bad token' ],
 	[ [ 'release', 'bad1' ], qr/missing NAME or TOKEN/, 'missing token' ],
 	[ [ 'frobnicate' ], qr/unknown subcommand "frobnicate"/, 'unknown subcommand' ],
