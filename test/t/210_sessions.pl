@@ -6,9 +6,10 @@
 #   session row;
 # - a session renewed in time keeps every lock: the reaper reaps none of them;
 # - closing a session: one "released" event per lock;
-# - a crash (SIGKILL of the postmaster) and a promotion of a standby keep
-#   sessions and their locks as they keep leases: still held, renewable,
-#   closable; later grants get higher tokens.
+# - a crash (SIGKILL of the postmaster) and a failover to a synchronous
+#   standby keep sessions and their locks as they keep leases: what was
+#   acknowledged is there (a session's last renewal too), still held,
+#   renewable, closable; later grants get higher tokens.
 
 use strict;
 use warnings;
@@ -125,23 +126,55 @@ my ($s, $before);
 		'... a new lock in it gets a higher token');
 }
 
-# ---- a promoted standby keeps them too --------------------------------------
+# ---- failover to a synchronous standby keeps them too -----------------------
+# The standby streams with synchronous_standby_names naming it, so every
+# commit the primary acknowledges is on the standby's disk.  The primary is
+# then stopped at once (immediate: no catch-up, no shutdown checkpoint) and
+# the standby promoted: what was acknowledged must be there, the session's
+# last renewal included.
 {
-	my $new = ls_failover($node, 'sessions_standby', "shared_preload_libraries = 'lockservice'");
-	is($new->safe_psql('postgres',
-			"SELECT count(*) FROM lockservice.leases_live WHERE session = $s"),
-		'4', 'after promotion: the session\'s 4 locks are held');
-	is($new->safe_psql('postgres', "SELECT lockservice.session_renew($s)"),
+	$node->backup('bk_sync');
+	my $new = PostgreSQL::Test::Cluster->new('sessions_sync');
+	$new->init_from_backup($node, 'bk_sync', has_streaming => 1);
+	$new->append_conf('postgresql.conf', "shared_preload_libraries = 'lockservice'");
+	$new->start;
+	sql("ALTER SYSTEM SET synchronous_standby_names = 'sessions_sync'");
+	$node->reload;
+	ok( $node->poll_query_until('postgres',
+			"SELECT sync_state = 'sync' FROM pg_stat_replication WHERE application_name = 'sessions_sync'"),
+		'the standby is synchronous');
+
+	# acknowledged with the standby's flush: a renewal, a lock, a session
+	is(sql("SELECT lockservice.session_renew($s, '2 hours')"), 't',
+		'a renewal of the session, committed with the synchronous standby');
+	my $expires = sql("SELECT expires_at FROM lockservice.sessions WHERE id = $s");
+	my $t5 = sql("SELECT lockservice.lock_acquire('sc/5', $s)");
+	my $s2 = sql("SELECT lockservice.session_open('second', '1 hour')");
+	my $t6 = sql("SELECT lockservice.lock_acquire('sc/6', $s2)");
+	$node->stop('immediate');
+	$new->promote;
+	ok($new->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
+		'the synchronous standby is promoted');
+
+	my $nsql = sub { return $new->safe_psql('postgres', $_[0]); };
+	is($nsql->("SELECT string_agg(name || ' ' || token, ',' ORDER BY name) FROM lockservice.leases_live WHERE session = $s2"),
+		"sc/6 $t6", 'after failover: a session opened just before it and its lock are there');
+	is($nsql->("SELECT count(*) FROM lockservice.leases_live WHERE session = $s"),
+		'5', '... the older session\'s 5 locks are held');
+	is($nsql->("SELECT token FROM lockservice.leases_live WHERE name = 'sc/5'"),
+		$t5, '... the last one with its token');
+	is($nsql->("SELECT expires_at FROM lockservice.sessions WHERE id = $s"),
+		$expires, '... and the session\'s last renewal (2 hours) survived');
+	is($nsql->("SELECT lockservice.session_renew($s)"),
 		't', '... the session can be renewed on the new primary');
-	is($new->safe_psql('postgres', "SELECT lockservice.lock_acquire('sc/2', 'other') IS NULL"),
+	is($nsql->("SELECT lockservice.lock_acquire('sc/2', 'other') IS NULL"),
 		't', '... its locks are not granted to others');
-	cmp_ok($new->safe_psql('postgres', "SELECT lockservice.lock_acquire('sc/5', $s)"),
-		'>', $before, '... a new lock in it gets a higher token');
-	is($new->safe_psql('postgres', "SELECT lockservice.session_close($s)"),
+	cmp_ok($nsql->("SELECT lockservice.lock_acquire('sc/7', $s)"),
+		'>', $t6, '... a new lock in it gets a higher token than any before');
+	is($nsql->("SELECT lockservice.session_close($s)"),
 		't', '... and it can be closed');
-	is($new->safe_psql('postgres',
-			"SELECT count(*) FROM lockservice.leases_live WHERE name LIKE 'sc/%'"),
-		'0', '... which ends all 5 locks');
+	is($nsql->("SELECT count(*) FROM lockservice.leases_live WHERE session = $s"),
+		'0', '... which ends all its locks');
 	$new->stop;
 }
 
