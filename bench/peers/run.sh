@@ -6,6 +6,9 @@
 #   bench/peers/run.sh                 3 reps x 10 s of every workload (~8 min)
 #   bench/peers/run.sh --quick         1 rep x 2 s (~1 min): the harness works
 #   bench/peers/run.sh --seconds 20 --reps 5
+#   bench/peers/run.sh --heartbeat     figure 10's peers: 100,000 locks kept alive
+#                                      by 1,000 lockservice sessions, etcd leases,
+#                                      ZooKeeper sessions (3 reps x 30 s, ~10 min)
 #
 # Run as root on Debian 12: installs what it needs with apt-get, runs every
 # server as the postgres account on 127.0.0.1 with its data in one work
@@ -15,18 +18,23 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-SECONDS_RUN=10 REPS=3 RESULTS="$HERE/results"
+SECONDS_RUN= REPS=3 RESULTS="$HERE/results" HEARTBEAT=0 QUICK=0
 while [ $# -gt 0 ]; do
 	case "$1" in
-		--quick) SECONDS_RUN=2; REPS=1 ;;
+		--quick) QUICK=1; REPS=1 ;;
+		--heartbeat) HEARTBEAT=1 ;;
 		--seconds) SECONDS_RUN=$2; shift ;;
 		--reps) REPS=$2; shift ;;
 		--results) RESULTS=$2; shift ;;
-		-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 		*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
 done
+if [ -z "$SECONDS_RUN" ]; then
+	if [ "$HEARTBEAT" = 1 ]; then SECONDS_RUN=$([ "$QUICK" = 1 ] && echo 5 || echo 30)
+	else SECONDS_RUN=$([ "$QUICK" = 1 ] && echo 2 || echo 10); fi
+fi
 say() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 # ------------------------------------------------------------ what it needs
@@ -85,7 +93,7 @@ as_pg etcd --name peers --data-dir "$WORK/etcd" \
 	--listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
 	--listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
 	--initial-cluster "peers=http://127.0.0.1:$ETCD_PEER" > "$WORK/etcd.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!) ETCD_PID=$!
 wait_port "$ETCD_PORT" etcd
 
 # ------------------------------------------------------------ ZooKeeper (standalone, forceSync)
@@ -100,13 +108,45 @@ clientPortAddress=127.0.0.1
 forceSync=yes
 admin.enableServer=false
 maxClientCnxns=0
+4lw.commands.whitelist=srvr,ruok
 CONF
 chown -R postgres: "$WORK/zk"
 as_pg java -Xmx512m -Dzookeeper.log.dir="$WORK/zk" -Dzookeeper.root.logger=WARN,CONSOLE \
 	-cp "$WORK/zk/conf:/usr/share/java/zookeeper.jar" \
 	org.apache.zookeeper.server.ZooKeeperServerMain "$WORK/zk/conf/zoo.cfg" > "$WORK/zk.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!) ZK_PID=$!
 wait_port "$ZK_PORT" zookeeper
+
+# measure WHAT SCRIPT CSV SETTINGS [VERSIONS]: runs SCRIPT over config.json,
+# keeps CSV and writes SETTINGS (when, which commit, the servers' versions)
+measure() {
+	mkdir -p "$RESULTS"
+	say "measuring $1: $REPS reps x ${SECONDS_RUN} s per system, interleaved"
+	as_pg /usr/bin/python3 "$HERE/$2" --config "$WORK/config.json" --seconds "$SECONDS_RUN" \
+		--reps "$REPS" --out "$WORK/$3"
+	cp "$WORK/$3" "$RESULTS/$3"
+	{
+		echo "measured $(date -u '+%Y-%m-%d %H:%M UTC'), lockservice from $(git -C "$REPO" rev-parse --short HEAD), $REPS reps x ${SECONDS_RUN} s"
+		echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r)"
+		echo "versions: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), etcd $(etcd --version | awk '/etcd Version/ {print $3}'), ZooKeeper $(dpkg-query -W -f='${Version}' zookeeper)${5:-}"
+	} > "$RESULTS/$4"
+}
+
+# ------------------------------------------------------------ figure 10's peers
+if [ "$HEARTBEAT" = 1 ]; then
+	# the servers' pids: the postmaster; runuser's for etcd and ZooKeeper
+	# (heartbeat.py counts a process and its children)
+	cat > "$WORK/config.json" <<JSON
+{"pg": "host=127.0.0.1 port=$PGPORT dbname=bench user=postgres",
+ "etcd": "127.0.0.1:$ETCD_PORT", "zookeeper": "127.0.0.1:$ZK_PORT",
+ "pg_pid": $(head -n 1 "$WORK/pg/postmaster.pid"), "etcd_pid": $ETCD_PID, "zookeeper_pid": $ZK_PID}
+JSON
+	chown postgres: "$WORK/config.json"
+	measure "the heartbeat of 100,000 locks" heartbeat.py heartbeat.csv heartbeat_settings.txt
+	/usr/bin/python3 "$HERE/heartbeat.py" --report "$RESULTS"
+	cat "$RESULTS/heartbeat.md"
+	exit 0
+fi
 
 # ------------------------------------------------------------ Redis, AOF fsync always / everysec
 R1=$(free_port); R2=$(free_port)
@@ -126,15 +166,7 @@ JSON
 chown postgres: "$WORK/config.json"
 
 # ------------------------------------------------------------ measure
-mkdir -p "$RESULTS"
-say "measuring: $REPS reps x ${SECONDS_RUN} s per workload and system, interleaved"
-as_pg /usr/bin/python3 "$HERE/peers.py" --config "$WORK/config.json" --seconds "$SECONDS_RUN" \
-	--reps "$REPS" --out "$WORK/runs.csv"
-cp "$WORK/runs.csv" "$RESULTS/runs.csv"
-{
-	echo "measured $(date -u '+%Y-%m-%d %H:%M UTC'), lockservice from $(git -C "$REPO" rev-parse --short HEAD), $REPS reps x ${SECONDS_RUN} s"
-	echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r)"
-	echo "versions: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), etcd $(etcd --version | awk '/etcd Version/ {print $3}'), ZooKeeper $(dpkg-query -W -f='${Version}' zookeeper), Redis $(redis-server --version | grep -Eo 'v=[0-9.]+' | cut -d= -f2)"
-} > "$RESULTS/settings.txt"
+measure "every workload" peers.py runs.csv settings.txt \
+	", Redis $(redis-server --version | grep -Eo 'v=[0-9.]+' | cut -d= -f2)"
 /usr/bin/python3 "$HERE/report.py" "$RESULTS"
 cat "$RESULTS/summary.md"
