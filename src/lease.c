@@ -851,23 +851,86 @@ TryAcquire(AcquireRequest *req, int64 *token, TimestampTz *retry_at)
 	return outcome;
 }
 
+/* Byte order of two requests' names: the order a multi-lock takes them in. */
+static int
+CompareRequestNames(const void *a, const void *b)
+{
+	const AcquireRequest *ra = (const AcquireRequest *) a;
+	const AcquireRequest *rb = (const AcquireRequest *) b;
+	int			la = VARSIZE_ANY_EXHDR(ra->name);
+	int			lb = VARSIZE_ANY_EXHDR(rb->name);
+	int			c = memcmp(VARDATA_ANY(ra->name), VARDATA_ANY(rb->name), Min(la, lb));
+
+	if (c != 0)
+		return c;
+	return (la > lb) - (la < lb);
+}
+
 /*
- * Acquire a lease of kind, waiting up to wait_usecs (-1: no limit).
- * Returns whether it was granted.
+ * One attempt at every name of a multi-lock, in name order, in a
+ * subtransaction: kept when every name was granted, else rolled back, so
+ * that nothing stays held.  *blocked is the name that was not granted.
+ */
+static AcquireOutcome
+TryAcquireAll(AcquireRequest *reqs, int n, int64 *tokens, int *blocked,
+			  TimestampTz *retry_at)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	AcquireOutcome outcome = ACQUIRE_GRANTED;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	WaitAttemptSubtransaction(true);
+	for (int i = 0; i < n && outcome == ACQUIRE_GRANTED; i++)
+	{
+		*retry_at = DT_NOEND;
+		outcome = TryAcquire(&reqs[i], &tokens[reqs[i].position], retry_at);
+		if (outcome != ACQUIRE_GRANTED)
+			*blocked = i;
+	}
+	if (outcome == ACQUIRE_GRANTED)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	WaitAttemptSubtransaction(false);
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return outcome;
+}
+
+/*
+ * Acquire what reqs ask for, waiting up to wait_usecs (-1: no limit):
+ * one lease (n = 1), or exclusive leases of every name of a multi-lock,
+ * all or nothing, holding none of them while it waits.  Returns whether it
+ * was granted; tokens[reqs[i].position] is the token of reqs[i].
+ *
+ * A multi-lock takes its names in byte order; an attempt that finds one not
+ * free gives back the ones it took and sleeps in the queue of that one.
+ * The waiter keeps its place in line (its arrival) when it moves to another
+ * name's queue, and on every name of the set it steps back only for earlier
+ * waiters: the oldest waiter is never passed over, so overlapping sets
+ * neither deadlock nor starve one another.
  */
 static bool
-Acquire(AcquireRequest *req, int64 wait_usecs, int64 *token)
+AcquireWaiting(AcquireRequest *reqs, int n, int64 wait_usecs, int64 *tokens)
 {
 	TimestampTz deadline;
 	MemoryContext attempt_context;
 	MemoryContext old_context;
 	LockWait	wait;
+	bool		waiting = false;
+	int			queued_on = -1;
 	bool		granted = false;
 
-	CheckWritable(req->funcname);
+	CheckWritable(reqs[0].funcname);
 	deadline = TimestampPlus(GetCurrentTimestamp(), wait_usecs);
-	WaitWakeAtTransactionEnd(VARDATA_ANY(req->name), VARSIZE_ANY_EXHDR(req->name));
-	req->wait = NULL;
+	for (int i = 0; i < n; i++)
+	{
+		WaitWakeAtTransactionEnd(VARDATA_ANY(reqs[i].name),
+								 VARSIZE_ANY_EXHDR(reqs[i].name));
+		reqs[i].wait = NULL;
+	}
 
 	/* each attempt's allocations go when it is over: waits can be long */
 	attempt_context = AllocSetContextCreate(CurrentMemoryContext,
@@ -875,12 +938,17 @@ Acquire(AcquireRequest *req, int64 wait_usecs, int64 *token)
 											ALLOCSET_SMALL_SIZES);
 	for (;;)
 	{
-		TimestampTz retry_at = 0;
+		TimestampTz retry_at = DT_NOEND;
 		AcquireOutcome outcome;
 		TimestampTz now;
+		int			blocked = 0;
 
 		old_context = MemoryContextSwitchTo(attempt_context);
-		outcome = TryAcquire(req, token, &retry_at);
+		/* one name needs no subtransaction: nothing to give back */
+		if (n == 1)
+			outcome = TryAcquire(&reqs[0], &tokens[reqs[0].position], &retry_at);
+		else
+			outcome = TryAcquireAll(reqs, n, tokens, &blocked, &retry_at);
 		MemoryContextSwitchTo(old_context);
 		MemoryContextReset(attempt_context);
 
@@ -892,20 +960,30 @@ Acquire(AcquireRequest *req, int64 wait_usecs, int64 *token)
 		now = GetCurrentTimestamp();
 		if (now >= deadline)
 			break;
-		if (req->wait == NULL)
+		if (!waiting || blocked != queued_on)
 		{
-			/* from here on no wake-up is missed: try once more, then sleep */
-			WaitBegin(&wait, VARDATA_ANY(req->name), VARSIZE_ANY_EXHDR(req->name),
-					  req->kind);
-			StatsWaiting(true);
-			req->wait = &wait;
+			/* from here on no wake-up of that name is missed: try again */
+			const char *name = VARDATA_ANY(reqs[blocked].name);
+			int			len = VARSIZE_ANY_EXHDR(reqs[blocked].name);
+
+			if (!waiting)
+			{
+				WaitBegin(&wait, name, len, reqs[blocked].kind);
+				StatsWaiting(true);
+				for (int i = 0; i < n; i++)
+					reqs[i].wait = &wait;
+				waiting = true;
+			}
+			else
+				WaitMove(&wait, name, len, reqs[blocked].kind);
+			queued_on = blocked;
 			continue;
 		}
 		if (outcome == ACQUIRE_BUSY)
 			retry_at = TimestampPlus(now, BUSY_RECHECK_USECS);
 		WaitSleep(&wait, Min(deadline, retry_at));
 	}
-	if (req->wait != NULL)
+	if (waiting)
 	{
 		WaitEnd(&wait);
 		StatsWaiting(false);
@@ -917,10 +995,24 @@ Acquire(AcquireRequest *req, int64 wait_usecs, int64 *token)
 		StatsCount(STATS_ACQUIRE_TIMEOUTS);
 		return false;
 	}
-	StatsCount(STATS_ACQUIRES);
-	if (req->wait != NULL)
-		StatsCount(STATS_ACQUIRES_WAITED);
+	for (int i = 0; i < n; i++)
+	{
+		StatsCount(STATS_ACQUIRES);
+		if (waiting)
+			StatsCount(STATS_ACQUIRES_WAITED);
+	}
 	return true;
+}
+
+/* The token of one acquire as the SQL functions return it, or NULL. */
+static Datum
+AcquireResult(FunctionCallInfo fcinfo, AcquireRequest *req, int64 wait_usecs)
+{
+	int64		token;
+
+	if (!AcquireWaiting(req, 1, wait_usecs, &token))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(token);
 }
 
 /* What a request is before its arguments are read. */
@@ -1000,11 +1092,8 @@ AcquireLock(FunctionCallInfo fcinfo, char kind)
 {
 	AcquireRequest req;
 	int64		wait_usecs = AcquireArguments(fcinfo, &req, kind, 2);
-	int64		token;
 
-	if (!Acquire(&req, wait_usecs, &token))
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(token);
+	return AcquireResult(fcinfo, &req, wait_usecs);
 }
 
 /*
@@ -1037,12 +1126,9 @@ sem_acquire(PG_FUNCTION_ARGS)
 {
 	AcquireRequest req;
 	int64		wait_usecs = AcquireArguments(fcinfo, &req, LEASE_KIND_PERMIT, 3);
-	int64		token;
 
 	PermitsArgument(fcinfo, 2, &req);
-	if (!Acquire(&req, wait_usecs, &token))
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(token);
+	return AcquireResult(fcinfo, &req, wait_usecs);
 }
 
 /* An acquire of kind in a session, as the SQL functions return it. */
@@ -1051,11 +1137,8 @@ AcquireLockInSession(FunctionCallInfo fcinfo, char kind)
 {
 	AcquireRequest req;
 	int64		wait_usecs = SessionAcquireArguments(fcinfo, &req, kind, 2);
-	int64		token;
 
-	if (!Acquire(&req, wait_usecs, &token))
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(token);
+	return AcquireResult(fcinfo, &req, wait_usecs);
 }
 
 /*
@@ -1082,153 +1165,9 @@ sem_acquire_session(PG_FUNCTION_ARGS)
 {
 	AcquireRequest req;
 	int64		wait_usecs = SessionAcquireArguments(fcinfo, &req, LEASE_KIND_PERMIT, 3);
-	int64		token;
 
 	PermitsArgument(fcinfo, 2, &req);
-	if (!Acquire(&req, wait_usecs, &token))
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(token);
-}
-
-/* Byte order of two requests' names: the order a multi-lock takes them in. */
-static int
-CompareRequestNames(const void *a, const void *b)
-{
-	const AcquireRequest *ra = (const AcquireRequest *) a;
-	const AcquireRequest *rb = (const AcquireRequest *) b;
-	int			la = VARSIZE_ANY_EXHDR(ra->name);
-	int			lb = VARSIZE_ANY_EXHDR(rb->name);
-	int			c = memcmp(VARDATA_ANY(ra->name), VARDATA_ANY(rb->name), Min(la, lb));
-
-	if (c != 0)
-		return c;
-	return (la > lb) - (la < lb);
-}
-
-/*
- * One attempt at every name of a multi-lock, in name order, in a
- * subtransaction: kept when every name was granted, else rolled back, so
- * that nothing stays held.  *blocked is the name that was not granted.
- */
-static AcquireOutcome
-TryAcquireAll(AcquireRequest *reqs, int n, int64 *tokens, int *blocked,
-			  TimestampTz *retry_at)
-{
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	AcquireOutcome outcome = ACQUIRE_GRANTED;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(context);
-	WaitAttemptSubtransaction(true);
-	for (int i = 0; i < n && outcome == ACQUIRE_GRANTED; i++)
-	{
-		*retry_at = DT_NOEND;
-		outcome = TryAcquire(&reqs[i], &tokens[reqs[i].position], retry_at);
-		if (outcome != ACQUIRE_GRANTED)
-			*blocked = i;
-	}
-	if (outcome == ACQUIRE_GRANTED)
-		ReleaseCurrentSubTransaction();
-	else
-		RollbackAndReleaseCurrentSubTransaction();
-	WaitAttemptSubtransaction(false);
-	MemoryContextSwitchTo(context);
-	CurrentResourceOwner = owner;
-	return outcome;
-}
-
-/*
- * Acquire exclusive leases of every name of reqs, all or nothing, waiting
- * up to wait_usecs (-1: no limit) while holding none of them.  Names are
- * taken in byte order; an attempt that finds one not free gives back the
- * ones it took and sleeps in the queue of that one.  The waiter keeps its
- * place in line (its arrival) when it moves to another name's queue, and on
- * every name of the set it steps back only for earlier waiters: the oldest
- * waiter is never passed over, so overlapping sets neither deadlock nor
- * starve one another.
- */
-static bool
-AcquireAll(AcquireRequest *reqs, int n, int64 wait_usecs, int64 *tokens)
-{
-	TimestampTz deadline;
-	MemoryContext attempt_context;
-	MemoryContext old_context;
-	LockWait	wait;
-	bool		waiting = false;
-	int			queued_on = -1;
-	bool		granted = false;
-
-	CheckWritable("lockservice.lock_acquire_all()");
-	deadline = TimestampPlus(GetCurrentTimestamp(), wait_usecs);
-	for (int i = 0; i < n; i++)
-		WaitWakeAtTransactionEnd(VARDATA_ANY(reqs[i].name),
-								 VARSIZE_ANY_EXHDR(reqs[i].name));
-
-	attempt_context = AllocSetContextCreate(CurrentMemoryContext,
-											"lockservice acquire attempt",
-											ALLOCSET_SMALL_SIZES);
-	for (;;)
-	{
-		TimestampTz retry_at = DT_NOEND;
-		AcquireOutcome outcome;
-		TimestampTz now;
-		int			blocked = 0;
-
-		old_context = MemoryContextSwitchTo(attempt_context);
-		outcome = TryAcquireAll(reqs, n, tokens, &blocked, &retry_at);
-		MemoryContextSwitchTo(old_context);
-		MemoryContextReset(attempt_context);
-
-		if (outcome == ACQUIRE_GRANTED)
-		{
-			granted = true;
-			break;
-		}
-		now = GetCurrentTimestamp();
-		if (now >= deadline)
-			break;
-		if (!waiting || blocked != queued_on)
-		{
-			/* from here on no wake-up of that name is missed: try again */
-			if (!waiting)
-			{
-				WaitBegin(&wait, VARDATA_ANY(reqs[blocked].name),
-						  VARSIZE_ANY_EXHDR(reqs[blocked].name), LEASE_KIND_EXCLUSIVE);
-				StatsWaiting(true);
-				for (int i = 0; i < n; i++)
-					reqs[i].wait = &wait;
-				waiting = true;
-			}
-			else
-				WaitMove(&wait, VARDATA_ANY(reqs[blocked].name),
-						 VARSIZE_ANY_EXHDR(reqs[blocked].name), LEASE_KIND_EXCLUSIVE);
-			queued_on = blocked;
-			continue;
-		}
-		if (outcome == ACQUIRE_BUSY)
-			retry_at = TimestampPlus(now, BUSY_RECHECK_USECS);
-		WaitSleep(&wait, Min(deadline, retry_at));
-	}
-	if (waiting)
-	{
-		WaitEnd(&wait);
-		StatsWaiting(false);
-	}
-	MemoryContextDelete(attempt_context);
-
-	if (!granted)
-	{
-		StatsCount(STATS_ACQUIRE_TIMEOUTS);
-		return false;
-	}
-	for (int i = 0; i < n; i++)
-	{
-		StatsCount(STATS_ACQUIRES);
-		if (waiting)
-			StatsCount(STATS_ACQUIRES_WAITED);
-	}
-	return true;
+	return AcquireResult(fcinfo, &req, wait_usecs);
 }
 
 /*
@@ -1285,7 +1224,7 @@ MultiLockResult(FunctionCallInfo fcinfo, AcquireRequest *reqs, int n,
 	int64	   *tokens = palloc(sizeof(int64) * n);
 	Datum	   *datums = palloc(sizeof(Datum) * n);
 
-	if (!AcquireAll(reqs, n, wait_usecs, tokens))
+	if (!AcquireWaiting(reqs, n, wait_usecs, tokens))
 		PG_RETURN_NULL();
 	for (int i = 0; i < n; i++)
 		datums[i] = Int64GetDatum(tokens[i]);
