@@ -524,13 +524,21 @@ func (l *Lease) Release(ctx context.Context) (bool, error) {
 	if l.session != nil {
 		l.session.forget(l)
 	}
+	return l.client.endCall(ctx, l.ttl, fmt.Sprintf("release of %q", l.name),
+		"SELECT lockservice.lock_release($1, $2)", l.name, l.token)
+}
+
+// endCall runs a call that ends something and answers whether it was
+// still there (lock_release, session_close), retrying while its outcome is
+// unknown for up to ttl: a retry cannot end anything else.
+func (c *Client) endCall(ctx context.Context, ttl time.Duration, what, sql string, args ...interface{}) (bool, error) {
 	delay := retryFirst
-	until := time.Now().Add(l.ttl)
+	until := time.Now().Add(ttl)
 	sentAny := false
 	for {
 		var ok bool
-		err := l.client.call(ctx, func(conn *pgxpool.Conn) error {
-			return conn.QueryRow(ctx, "SELECT lockservice.lock_release($1, $2)", l.name, l.token).Scan(&ok)
+		err := c.call(ctx, func(conn *pgxpool.Conn) error {
+			return conn.QueryRow(ctx, sql, args...).Scan(&ok)
 		}, &sentAny)
 		if err == nil {
 			return ok, nil
@@ -542,7 +550,7 @@ func (l *Lease) Release(ctx context.Context) (bool, error) {
 			if !sentAny {
 				return false, err
 			}
-			return false, fmt.Errorf("%w: release of %q: %v", ErrOutcomeUnknown, l.name, err)
+			return false, fmt.Errorf("%w: %s: %v", ErrOutcomeUnknown, what, err)
 		}
 		sleep(ctx, delay)
 		delay = minDuration(2*delay, retryMax)

@@ -256,29 +256,7 @@ func (s *Session) Close(ctx context.Context) (bool, error) {
 	k.mu.Unlock()
 	close(k.stop)
 	defer k.cancel()
-	delay := retryFirst
-	until := time.Now().Add(k.ttl)
-	sentAny := false
-	for {
-		var ok bool
-		err := s.client.call(ctx, func(conn *pgxpool.Conn) error {
-			return conn.QueryRow(ctx, "SELECT lockservice.session_close($1)", s.id).Scan(&ok)
-		}, &sentAny)
-		if err == nil {
-			return ok, nil
-		}
-		if isServerError(err) {
-			return false, serverError(err)
-		}
-		if ctx.Err() != nil || time.Now().Add(delay).After(until) {
-			if !sentAny {
-				return false, err
-			}
-			return false, fmt.Errorf("%w: session close: %v", ErrOutcomeUnknown, err)
-		}
-		sleep(ctx, delay)
-		delay = minDuration(2*delay, retryMax)
-	}
+	return s.client.endCall(ctx, k.ttl, "session close", "SELECT lockservice.session_close($1)", s.id)
 }
 
 func checkNames(names []string) error {

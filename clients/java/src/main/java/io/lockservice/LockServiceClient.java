@@ -395,31 +395,8 @@ public final class LockServiceClient implements AutoCloseable {
 
     /** session_close, retried while its outcome is unknown. */
     boolean sessionClose(long id, long ttlNanos) throws LockServiceException {
-        long until = System.nanoTime() + Math.max(ttlNanos, TimeUnit.SECONDS.toNanos(1));
-        long delay = RETRY_FIRST_NANOS;
-        while (true) {
-            try (Connection conn = dataSource.getConnection();
-                 PreparedStatement st = conn.prepareStatement("SELECT lockservice.session_close(?)")) {
-                conn.setAutoCommit(true);
-                st.setLong(1, id);
-                try (ResultSet rs = st.executeQuery()) {
-                    rs.next();
-                    return rs.getBoolean(1);
-                }
-            } catch (SQLException e) {
-                if (LockServiceException.isServerError(e)) throw LockServiceException.of(e);
-                if (System.nanoTime() + delay - until > 0) {
-                    throw new OutcomeUnknownException("session close: no reply; the outcome is unknown", e);
-                }
-                try {
-                    TimeUnit.NANOSECONDS.sleep(delay);
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    throw new OutcomeUnknownException("session close interrupted", e);
-                }
-                delay = Math.min(delay * 2, RETRY_MAX_NANOS);
-            }
-        }
+        return endCall("session close", ttlNanos, "SELECT lockservice.session_close(?)",
+                st -> st.setLong(1, id));
     }
 
     /** One renewal, cancelled after timeoutSeconds; a reply with a server WARNING is ServerWarnings.Unconfirmed. */
@@ -443,14 +420,25 @@ public final class LockServiceClient implements AutoCloseable {
     }
 
     boolean release(String name, long token, long ttlNanos) throws LockServiceException {
+        return endCall("release of \"" + name + "\"", ttlNanos, "SELECT lockservice.lock_release(?, ?)", st -> {
+            st.setString(1, name);
+            st.setLong(2, token);
+        });
+    }
+
+    /**
+     * A call that ends something and answers whether it was still there
+     * (lock_release, session_close), retried while its outcome is unknown for
+     * up to ttl (at least 1 s): a retry cannot end anything else.
+     */
+    private boolean endCall(String what, long ttlNanos, String sql, Binder binder) throws LockServiceException {
         long until = System.nanoTime() + Math.max(ttlNanos, TimeUnit.SECONDS.toNanos(1));
         long delay = RETRY_FIRST_NANOS;
         while (true) {
             try (Connection conn = dataSource.getConnection();
-                 PreparedStatement st = conn.prepareStatement("SELECT lockservice.lock_release(?, ?)")) {
+                 PreparedStatement st = conn.prepareStatement(sql)) {
                 conn.setAutoCommit(true);
-                st.setString(1, name);
-                st.setLong(2, token);
+                binder.bind(st);
                 try (ResultSet rs = st.executeQuery()) {
                     rs.next();
                     return rs.getBoolean(1);
@@ -458,13 +446,13 @@ public final class LockServiceClient implements AutoCloseable {
             } catch (SQLException e) {
                 if (LockServiceException.isServerError(e)) throw LockServiceException.of(e);
                 if (System.nanoTime() + delay - until > 0) {
-                    throw new OutcomeUnknownException("release of \"" + name + "\": no reply; the outcome is unknown", e);
+                    throw new OutcomeUnknownException(what + ": no reply; the outcome is unknown", e);
                 }
                 try {
                     TimeUnit.NANOSECONDS.sleep(delay);
                 } catch (InterruptedException ie) {
                     Thread.currentThread().interrupt();
-                    throw new OutcomeUnknownException("release of \"" + name + "\" interrupted", e);
+                    throw new OutcomeUnknownException(what + " interrupted", e);
                 }
                 delay = Math.min(delay * 2, RETRY_MAX_NANOS);
             }
