@@ -524,6 +524,37 @@ TouchHead(StoreTable *t, AcquireRequest *req, bool end_head_lease)
 	StoreUpdate(t);
 }
 
+/* Where an attempt's subtransaction returns to when it ends. */
+typedef struct AttemptSubxact
+{
+	MemoryContext context;
+	ResourceOwner owner;
+} AttemptSubxact;
+
+/* Starts a subtransaction for an attempt, staying in the caller's context. */
+static void
+AttemptSubxactBegin(AttemptSubxact *sx)
+{
+	sx->context = CurrentMemoryContext;
+	sx->owner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(sx->context);
+	WaitAttemptSubtransaction(true);
+}
+
+/* Ends it: kept when the attempt was granted, else rolled back. */
+static void
+AttemptSubxactEnd(AttemptSubxact *sx, bool keep)
+{
+	if (keep)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	WaitAttemptSubtransaction(false);
+	MemoryContextSwitchTo(sx->context);
+	CurrentResourceOwner = sx->owner;
+}
+
 /*
  * Grant an exclusive lease in the head row.  Expired leases in other slots
  * may still be held by a lock_check: they are locked first, in a
@@ -533,8 +564,7 @@ static AcquireOutcome
 GrantExclusive(StoreTable *t, AcquireRequest *req, NameRows *rows,
 			   int64 *token)
 {
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	AttemptSubxact sx;
 	AcquireOutcome outcome = ACQUIRE_GRANTED;
 	bool		use_subxact = false;
 	bool	   *nulls;
@@ -549,9 +579,7 @@ GrantExclusive(StoreTable *t, AcquireRequest *req, NameRows *rows,
 	{
 		/* buffer pins must not cross the subtransaction's boundaries */
 		ExecClearTuple(t->row);
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(context);
-		WaitAttemptSubtransaction(true);
+		AttemptSubxactBegin(&sx);
 	}
 	outcome = LockForAttempt(t, &rows->head->tid, LockTupleExclusive);
 	for (int i = 0; i < rows->nslots && outcome == ACQUIRE_GRANTED; i++)
@@ -575,13 +603,7 @@ GrantExclusive(StoreTable *t, AcquireRequest *req, NameRows *rows,
 	if (use_subxact)
 	{
 		ExecClearTuple(t->row);
-		if (outcome == ACQUIRE_GRANTED)
-			ReleaseCurrentSubTransaction();
-		else
-			RollbackAndReleaseCurrentSubTransaction();
-		WaitAttemptSubtransaction(false);
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
+		AttemptSubxactEnd(&sx, outcome == ACQUIRE_GRANTED);
 	}
 	return outcome;
 }
@@ -875,13 +897,10 @@ static AcquireOutcome
 TryAcquireAll(AcquireRequest *reqs, int n, int64 *tokens, int *blocked,
 			  TimestampTz *retry_at)
 {
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	AttemptSubxact sx;
 	AcquireOutcome outcome = ACQUIRE_GRANTED;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(context);
-	WaitAttemptSubtransaction(true);
+	AttemptSubxactBegin(&sx);
 	for (int i = 0; i < n && outcome == ACQUIRE_GRANTED; i++)
 	{
 		*retry_at = DT_NOEND;
@@ -889,13 +908,7 @@ TryAcquireAll(AcquireRequest *reqs, int n, int64 *tokens, int *blocked,
 		if (outcome != ACQUIRE_GRANTED)
 			*blocked = i;
 	}
-	if (outcome == ACQUIRE_GRANTED)
-		ReleaseCurrentSubTransaction();
-	else
-		RollbackAndReleaseCurrentSubTransaction();
-	WaitAttemptSubtransaction(false);
-	MemoryContextSwitchTo(context);
-	CurrentResourceOwner = owner;
+	AttemptSubxactEnd(&sx, outcome == ACQUIRE_GRANTED);
 	return outcome;
 }
 
