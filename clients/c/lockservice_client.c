@@ -911,31 +911,45 @@ ls_acquire(LsClient *client, const char *name, const char *holder,
 					   sent_at);
 }
 
-LsStatus
-ls_renew(LsClient *client, const char *name, int64_t token, int64_t ttl_ms)
+/*
+ * A renewal: lock_renew(name, id, ttl), or with name NULL
+ * session_renew(id, ttl); ttl_ms 0: the lease's or session's own ttl.
+ */
+static LsStatus
+RenewCall(LsClient *client, const char *name, int64_t id, int64_t ttl_ms)
 {
-	char		token_text[32];
+	char		id_text[32];
 	char		ttl_text[64];
 	const char *params[3];
+	int			n = 0;
 	PGresult   *res;
 	LsStatus	st;
 
-	if (!ArgsOk(client, name, NULL, token))
-		return LS_BAD_ARGUMENT;
 	if (ttl_ms < 0)
 	{
 		SetError(client, "ttl must be positive");
 		return LS_BAD_ARGUMENT;
 	}
-	snprintf(token_text, sizeof(token_text), "%" PRId64, token);
+	snprintf(id_text, sizeof(id_text), "%" PRId64, id);
 	IntervalText(ttl_ms, ttl_text, sizeof(ttl_text));
-	params[0] = name;
-	params[1] = token_text;
-	params[2] = ttl_ms > 0 ? ttl_text : NULL;
-	st = Exec(client,
+	if (name != NULL)
+		params[n++] = name;
+	params[n++] = id_text;
+	params[n++] = ttl_ms > 0 ? ttl_text : NULL;
+	st = Exec(client, name != NULL ?
 			  "SELECT lockservice.lock_renew($1, $2::pg_catalog.int8, "
-			  "$3::pg_catalog.interval)", 3, params, true, &res);
+			  "$3::pg_catalog.interval)" :
+			  "SELECT lockservice.session_renew($1::pg_catalog.int8, "
+			  "$2::pg_catalog.interval)", n, params, true, &res);
 	return st == LS_OK ? BoolResult(client, res) : st;
+}
+
+LsStatus
+ls_renew(LsClient *client, const char *name, int64_t token, int64_t ttl_ms)
+{
+	if (!ArgsOk(client, name, NULL, token))
+		return LS_BAD_ARGUMENT;
+	return RenewCall(client, name, token, ttl_ms);
 }
 
 /* Call a boolean lockservice function of (name, token). */
@@ -1081,27 +1095,9 @@ ls_session_open(LsClient *client, const char *holder, int64_t ttl_ms,
 LsStatus
 ls_session_renew(LsClient *client, int64_t session, int64_t ttl_ms)
 {
-	char		id_text[32];
-	char		ttl_text[64];
-	const char *params[2];
-	PGresult   *res;
-	LsStatus	st;
-
 	if (!SessionOk(client, session))
 		return LS_BAD_ARGUMENT;
-	if (ttl_ms < 0)
-	{
-		SetError(client, "ttl must be positive");
-		return LS_BAD_ARGUMENT;
-	}
-	snprintf(id_text, sizeof(id_text), "%" PRId64, session);
-	IntervalText(ttl_ms, ttl_text, sizeof(ttl_text));
-	params[0] = id_text;
-	params[1] = ttl_ms > 0 ? ttl_text : NULL;
-	st = Exec(client,
-			  "SELECT lockservice.session_renew($1::pg_catalog.int8, "
-			  "$2::pg_catalog.interval)", 2, params, true, &res);
-	return st == LS_OK ? BoolResult(client, res) : st;
+	return RenewCall(client, NULL, session, ttl_ms);
 }
 
 LsStatus
