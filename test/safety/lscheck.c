@@ -3623,15 +3623,19 @@ main(int argc, char **argv)
 
 	{
 		char		kinds[512] = "";
+		char		mode[64] = "";
 
 		for (int k = 0; k < NEM_N; k++)
 			if (opt.nem_on[k])
 				snprintf(kinds + strlen(kinds), sizeof kinds - strlen(kinds), "%s%s",
 						 kinds[0] ? "," : "", nem_names[k]);
+		if (opt.sessions > 0)
+			snprintf(mode, sizeof mode, ", session mode (%d names a session)",
+					 opt.sessions < opt.names ? opt.sessions : opt.names);
 		printf("lscheck: seed %" PRIu64 ", %d clients, %d names, ttl %d ms, reap_interval %d ms, "
-			   "faults for %d s, nemesis %s, fencing %s%s%s\n",
+			   "faults for %d s, nemesis %s, fencing %s%s%s%s\n",
 			   opt.seed, opt.clients, opt.names, opt.ttl_ms, opt.reap_ms, opt.duration,
-			   kinds[0] ? kinds : "none", opt.fence ? "on" : "OFF",
+			   kinds[0] ? kinds : "none", opt.fence ? "on" : "OFF", mode,
 			   opt.unsafe ? ", UNSAFE durability (synchronous_commit = off, sync_grants = off)" : "",
 			   opt.conninfo ? ", external cluster" : "");
 	}
