@@ -488,7 +488,10 @@ OpenSession(LsClient *client, Held *held, RunOptions *opts,
 	}
 	lc_info("opened session %" PRId64, held->session);
 	if (!StartKeepalive(held, opts, sent_at))
+	{
+		DropSession(held, opts);
 		return LS_BAD_ARGUMENT;
+	}
 	ls_set_wait_keepalive(client, held->ka);
 	return LS_OK;
 }
