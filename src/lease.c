@@ -1687,6 +1687,10 @@ ReapRow(StoreTable *t, TimestampTz now, TimestampTz *next_due)
 	text	   *name;
 
 	LeaseRowFromSlot(t, &lease);
+	/* a lock whose session row is missing: left to the next acquire */
+	if (lease.session != 0 && !lease.released && reap_session_ends != NULL &&
+		SessionCachedMissing(lease.session, reap_session_ends))
+		return REAP_KEPT;
 	if (lease.released)
 	{
 		TimestampTz released_at = DatumGetTimestampTz(slot_getattr(t->row, Anum_leases_released_at, &isnull));

@@ -13,7 +13,10 @@
  * lock whose session row is gone ended at its grant: the reaper deletes a
  * session row only once no unreleased lock refers to it, so that only
  * happens to a lock granted in a session that ended while it was being
- * granted.
+ * granted, or when the row was deleted by hand.  The reaper leaves such a
+ * lock to the next acquire of its name, which takes it over: during a
+ * restore, lockservice.leases is loaded before lockservice.sessions, and
+ * the locks of the sessions not loaded yet must not be reaped in between.
  *
  * Races between a renewal and the end of a session are settled with row
  * locks on the session row, never by timing:
@@ -181,6 +184,18 @@ SessionEndOf(int64 id, TimestampTz granted_at, HTAB *cache)
 	if (entry != NULL)
 		entry->end = end;
 	return end == 0 ? granted_at : end;
+}
+
+/*
+ * Whether SessionEndOf found no row for session id (it must have been
+ * asked about id with this cache first).
+ */
+bool
+SessionCachedMissing(int64 id, HTAB *cache)
+{
+	SessionCacheEntry *entry = hash_search(cache, &id, HASH_FIND, NULL);
+
+	return entry != NULL && entry->end == 0;
 }
 
 /*

@@ -35,6 +35,7 @@ extern bool SessionRead(int64 id, SessionInfo *info);
 extern void SessionRequireOpen(int64 id, SessionInfo *info);
 extern TimestampTz SessionEndOf(int64 id, TimestampTz granted_at, HTAB *cache);
 extern HTAB *SessionCacheCreate(void);
+extern bool SessionCachedMissing(int64 id, HTAB *cache);
 extern SessionPinResult SessionPinEnded(int64 id);
 extern bool SessionExpireNow(int64 id);
 extern int64 *SessionsEnded(TimestampTz now, TimestampTz *next_due, int *n);

@@ -5,6 +5,8 @@
 #   "expired" event per lock that names the session, and then deletes the
 #   session row;
 # - a session renewed in time keeps every lock: the reaper reaps none of them;
+# - a lock whose session row is missing (a restore loads leases before
+#   sessions) is left alone by the reaper, live again once the row is back;
 # - closing a session: one "released" event per lock;
 # - a crash (SIGKILL of the postmaster) and a failover to a synchronous
 #   standby keep sessions and their locks as they keep leases: what was
@@ -124,6 +126,41 @@ my ($s, $before);
 	is(sql("SELECT lockservice.session_renew($s)"), 't', '... it can be renewed');
 	cmp_ok(sql("SELECT lockservice.lock_acquire('sc/4', $s)"), '>', $before,
 		'... a new lock in it gets a higher token');
+}
+
+# ---- a lock whose session row is not there yet is not reaped ---------------
+# A restore (pg_restore, psql) loads lockservice.leases before
+# lockservice.sessions: in between, the reaper must leave the locks of the
+# sessions still to come alone.  Here the session row is taken away by hand
+# and put back after the reaper has certainly been through the table (a
+# lease that expired after the row went is reaped first).
+{
+	my $rs = sql("SELECT lockservice.session_open('restored', '1 hour')");
+	my $rt = sql("SELECT lockservice.lock_acquire('sr/1', $rs)");
+	sql("CREATE TABLE saved_session AS SELECT * FROM lockservice.sessions WHERE id = $rs");
+	sql("DELETE FROM lockservice.sessions WHERE id = $rs");
+	sql("SELECT lockservice.lock_acquire('sr/marker', 'marker', '10 ms')");
+	ok( $node->poll_query_until('postgres',
+			"SELECT count(*) = 0 FROM lockservice.leases WHERE name = 'sr/marker'"),
+		'with a session row missing, the reaper has been through the table');
+	is(sql("SELECT token FROM lockservice.leases WHERE name = 'sr/1' AND session = $rs"),
+		$rt, '... and left the lock of the missing session in place');
+	sql("INSERT INTO lockservice.sessions SELECT * FROM saved_session");
+	sql("DROP TABLE saved_session");
+	is(sql("SELECT token FROM lockservice.leases_live WHERE name = 'sr/1' AND session = $rs"),
+		$rt, 'the session row back (the rest of a restore): the lock is live');
+	is(sql("SELECT lockservice.lock_acquire('sr/1', $rs)"), $rt,
+		'... re-acquiring it in the session returns the same token');
+	is(sql("SELECT lockservice.lock_acquire('sr/1', 'other') IS NULL"), 't',
+		'... and nobody else gets it');
+
+	# a lock whose session row stays missing (deleted by hand) is not
+	# live: the next acquire of the name takes it over, with a higher token
+	sql("DELETE FROM lockservice.sessions WHERE id = $rs");
+	is(sql("SELECT count(*) FROM lockservice.leases_live WHERE name = 'sr/1'"), '0',
+		'a lock whose session row is gone is not live');
+	cmp_ok(sql("SELECT lockservice.lock_acquire('sr/1', 'other', '1 hour')"), '>', $rt,
+		'... the next acquire of its name takes it over with a higher token');
 }
 
 # ---- failover to a synchronous standby keeps them too -----------------------
