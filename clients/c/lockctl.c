@@ -339,6 +339,20 @@ TokenArg(const char *subcommand, const char *text, int64_t *token)
 	return true;
 }
 
+/* parses a --ttl argument: a positive duration */
+static bool
+TtlArg(const char *subcommand, const char *text, int64_t *ttl)
+{
+	if (!lc_duration_arg(subcommand, "ttl", text, ttl, false))
+		return false;
+	if (*ttl <= 0)
+	{
+		lc_usage_error(subcommand, "--ttl must be positive");
+		return false;
+	}
+	return true;
+}
+
 /* parses a session ID argument */
 static bool
 SessionArg(const char *subcommand, const char *text, int64_t *session)
@@ -397,10 +411,8 @@ AcquireMain(int argc, char **argv)
 				fputs(acquire_help, stdout);
 				return LC_EXIT_OK;
 			case 't':
-				if (!lc_duration_arg("acquire", "ttl", optarg, &ttl, false))
+				if (!TtlArg("acquire", optarg, &ttl))
 					return LC_EXIT_ERROR;
-				if (ttl <= 0)
-					return lc_usage_error("acquire", "--ttl must be positive");
 				ttl_given = true;
 				break;
 			case 'w':
@@ -523,10 +535,8 @@ SessionMain(int argc, char **argv)
 				fputs(session_help, stdout);
 				return LC_EXIT_OK;
 			case 't':
-				if (!lc_duration_arg("session", "ttl", optarg, &ttl, false))
+				if (!TtlArg("session", optarg, &ttl))
 					return LC_EXIT_ERROR;
-				if (ttl <= 0)
-					return lc_usage_error("session", "--ttl must be positive");
 				break;
 			case 'H':
 				if (optarg[0] == '\0')
@@ -643,10 +653,8 @@ TokenCommandMain(int argc, char **argv, const char *subcommand)
 					  check_help, stdout);
 				return LC_EXIT_OK;
 			case 't':
-				if (!lc_duration_arg(subcommand, "ttl", optarg, &ttl, false))
+				if (!TtlArg(subcommand, optarg, &ttl))
 					return LC_EXIT_ERROR;
-				if (ttl <= 0)
-					return lc_usage_error(subcommand, "--ttl must be positive");
 				break;
 			default:
 				return lc_try_help(subcommand);
