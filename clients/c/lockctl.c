@@ -322,21 +322,32 @@ static const struct option common_long_options[] = {
 	{NULL, 0, NULL, 0}
 };
 
-/* parses a TOKEN argument */
+/*
+ * parses a positive integer argument: what ("token", "session id") as
+ * printed by source
+ */
 static bool
-TokenArg(const char *subcommand, const char *text, int64_t *token)
+PositiveIdArg(const char *subcommand, const char *text, const char *what,
+			  const char *source, int64_t *id)
 {
 	char	   *end;
 
 	errno = 0;
-	*token = strtoll(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || *token <= 0)
+	*id = strtoll(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || *id <= 0)
 	{
-		lc_usage_error(subcommand, "invalid token \"%s\": a token is a positive integer, as printed by 'lockctl acquire'",
-					   text);
+		lc_usage_error(subcommand, "invalid %s \"%s\": a %s is a positive integer, as printed by '%s'",
+					   what, text, what, source);
 		return false;
 	}
 	return true;
+}
+
+/* parses a TOKEN argument */
+static bool
+TokenArg(const char *subcommand, const char *text, int64_t *token)
+{
+	return PositiveIdArg(subcommand, text, "token", "lockctl acquire", token);
 }
 
 /* parses a --ttl argument: a positive duration */
@@ -357,17 +368,8 @@ TtlArg(const char *subcommand, const char *text, int64_t *ttl)
 static bool
 SessionArg(const char *subcommand, const char *text, int64_t *session)
 {
-	char	   *end;
-
-	errno = 0;
-	*session = strtoll(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || *session <= 0)
-	{
-		lc_usage_error(subcommand, "invalid session id \"%s\": a session id is a positive integer, as printed by 'lockctl session open'",
-					   text);
-		return false;
-	}
-	return true;
+	return PositiveIdArg(subcommand, text, "session id", "lockctl session open",
+						 session);
 }
 
 /*
