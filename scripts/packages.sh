@@ -215,12 +215,16 @@ main(void)
 	return 0;
 }
 EOF
+# ldd's whole output is read before it is matched: under pipefail, "ldd | grep -q"
+# fails whenever grep has matched and left before ldd wrote its last line (SIGPIPE)
 # shellcheck disable=SC2046 # pkg-config's flags are words
 gcc -Wall -Werror -o "$work/prog" "$work/prog.c" $(pkg-config --cflags --libs lockservice_client) >"$work/prog.log" 2>&1 &&
-    ldd "$work/prog" | grep -Eq 'liblockservice_client.so.1 => /(usr/)?lib/' && [[ $("$work/prog") == "90000 "* ]]
+    ldd "$work/prog" >>"$work/prog.log" 2>&1 &&
+    grep -Eq 'liblockservice_client\.so\.1 => /(usr/)?lib/' "$work/prog.log" &&
+    progout=$("$work/prog" 2>&1) && echo "prog: $progout" >>"$work/prog.log" && [[ $progout == "90000 "* ]]
 rc=$?
 ok $rc "a C program built with pkg-config links the installed shared library (liblockservice_client.so.1)"
-((rc == 0)) || cat "$work/prog.log"
+((rc == 0)) || sed 's/^/# /' "$work/prog.log"
 
 # --- 5. remove ----------------------------------------------------------------
 pg_dropcluster --stop "$LS_PG_VERSION" "$cluster" >/dev/null 2>&1
