@@ -263,7 +263,7 @@ case "$BUILD" in
 			BUILT_FROM="commit $(git -C "$REPO" rev-parse --short "$REV") (git archive $REV)"
 		else
 			(cd "$REPO" && git ls-files -co --exclude-standard -z | grep -zv '^bench/results/' | tar --null -T - -c) | tar -x -C "$WORK/src"
-			BUILT_FROM="the working tree at commit $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" status --porcelain --untracked-files=no -- src sql Makefile | grep -q . && echo ' with uncommitted changes' || true)"
+			BUILT_FROM="the working tree at commit $(git -C "$REPO" rev-parse --short HEAD)$([[ -n $(git -C "$REPO" status --porcelain --untracked-files=no -- src sql Makefile) ]] && echo ' with uncommitted changes' || true)"
 		fi
 		say "building the extension from $BUILT_FROM"
 		make -C "$WORK/src" -s -j"$(nproc)" PG_CONFIG="$BIN/pg_config" with_llvm=no >"$WORK/build.log" 2>&1 &&

@@ -116,11 +116,11 @@ for r in rows:
 }
 
 leader() {
-    members | awk '$2 == "Leader" && $3 == "running" { print $1; exit }'
+    members | awk '!found && $2 == "Leader" && $3 == "running" { print $1; found = 1 }'
 }
 
 sync_standby() {
-    members | awk '$2 == "Sync_Standby" && ($3 == "streaming" || $3 == "running") { print $1; exit }'
+    members | awk '!found && $2 == "Sync_Standby" && ($3 == "streaming" || $3 == "running") { print $1; found = 1 }'
 }
 
 conninfo() {
@@ -323,7 +323,7 @@ EOF
 faketime_bindir() {
     local n=$1 off=$2 d f lib
     d=$DIR/$n/bin
-    lib=$(find /usr/lib -path '*/faketime/libfaketime.so.1' 2>/dev/null | head -1)
+    lib=$(find /usr/lib -path '*/faketime/libfaketime.so.1' -print -quit 2>/dev/null)
     [[ -n $lib ]] || ls_die "libfaketime not found"
     mkdir -p "$d"
     for f in "$BINDIR"/*; do
@@ -370,7 +370,7 @@ cmd_up() {
             *) ls_die "up: unknown option $1" ;;
         esac
     done
-    if ip netns list | grep -q "^$(ns n1)\b"; then
+    if [[ $'\n'$(ip netns list)$'\n' == *$'\n'"$(ns n1)"[$' \n']* ]]; then
         ls_die "the cluster is up already (scripts/ha.sh down first)"
     fi
     ls_header "packages"
@@ -516,7 +516,7 @@ cmd_fault() {
             for _ in 1 2 3 4 5 6 7 8 9 10; do
                 s=$(sync_standby)
                 if [[ -z $s && $(cat "$DIR/mode") == async ]]; then
-                    s=$(members | awk -v l="$l" '$1 != l && $3 == "running" { print $1; exit }')
+                    s=$(members | awk -v l="$l" '!found && $1 != l && $3 == "running" { print $1; found = 1 }')
                 fi
                 if [[ -n $s ]]; then
                     if [[ $kind == switchover ]]; then
@@ -525,7 +525,7 @@ cmd_fault() {
                         patronictl_ failover --candidate "$s" --force >"$DIR/last-$kind.log" 2>&1 || true
                     fi
                     if grep -qi 'successfully' "$DIR/last-$kind.log"; then
-                        echo "$kind: $l -> $s ($(grep -Eio 'successfully[^.]*' "$DIR/last-$kind.log" | head -1))"
+                        echo "$kind: $l -> $s ($(grep -m1 -Eio 'successfully[^.]*' "$DIR/last-$kind.log"))"
                         return 0
                     fi
                 fi
