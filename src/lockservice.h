@@ -40,7 +40,6 @@
 #define HISTORY_AT_INDEX		"history_at_idx"
 #define SESSIONS_TABLE			"sessions"
 #define SESSIONS_PKEY			"sessions_pkey"
-#define SESSIONS_SEQUENCE		"session_seq"
 #define LEASES_SESSION_INDEX	"leases_session_idx"
 
 /* columns of lockservice.leases */

@@ -4,7 +4,9 @@
  *	  Lock sessions: one lease that many locks are kept by.
  *
  * A session is a row of lockservice.sessions: its holder, the role that
- * owns it, its ttl and its expiry.  A lock granted in a session carries the
+ * owns it, its ttl and its expiry.  Its id comes from the fencing token
+ * counter, never from a sequence of its own, so that no id is ever handed
+ * out twice (token.c).  A lock granted in a session carries the
  * session's id (leases.session) instead of an expiry of its own: it ends
  * when its session ends, so one renewal of the session row keeps every
  * lock in it, whatever their number, and no lock row is written.  A lock
@@ -37,7 +39,6 @@
 
 #include "access/stratnum.h"
 #include "access/xact.h"
-#include "commands/sequence.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -51,6 +52,7 @@
 #include "schedule.h"
 #include "session.h"
 #include "store.h"
+#include "token.h"
 #include "wait.h"
 
 PG_FUNCTION_INFO_V1(session_open);
@@ -382,12 +384,12 @@ session_open(PG_FUNCTION_ARGS)
 
 	CheckWritable("lockservice.session_open()");
 	WaitNoteTransactionUse();
-	id = nextval_internal(StoreRelationOid(SESSIONS_SEQUENCE), false);
+	id = NextSessionId();
 
 	/*
-	 * An id must never be handed out twice, also not after a crash with
-	 * synchronous_commit off: a client could go on renewing someone
-	 * else's session.
+	 * An id must never be handed out twice (see NextSessionId), also not
+	 * after a crash with synchronous_commit off and sync_grants off: a
+	 * client could go on renewing someone else's session.
 	 */
 	ForceSyncCommit();
 

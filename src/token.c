@@ -418,6 +418,22 @@ NextFencingToken(bool exclusive)
 	return ComposeToken(value, exclusive);
 }
 
+/*
+ * A new lock session id.  Ids are drawn from the fencing token counter so
+ * that none is ever handed out twice, for the same reasons no token is:
+ * not after a crash, the promotion of a standby that missed the last WAL,
+ * recovery to a point in time, or a restore or clone of the database.  A
+ * client still holding the id of a session lost with such WAL then finds
+ * that session ended, instead of renewing, closing or acquiring in another
+ * process's session that happens to have the same id (an acquire there
+ * would even return that process's token: two holders, one token).
+ */
+int64
+NextSessionId(void)
+{
+	return NextFencingToken(true);
+}
+
 /* The highest token this server can have issued; false before the first. */
 bool
 LastIssuedToken(int64 *token)

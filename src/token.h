@@ -16,6 +16,7 @@
 
 extern void TokenInit(void);
 extern int64 NextFencingToken(bool exclusive);
+extern int64 NextSessionId(void);
 extern bool LastIssuedToken(int64 *token);
 
 #endif							/* LOCKSERVICE_TOKEN_H */

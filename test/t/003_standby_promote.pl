@@ -7,7 +7,10 @@
 # greater than every token the old primary issued (also those that never
 # reached the standby): the timeline is folded into the token's high bits
 # (token = timeline * 2^47 + nextval).  Fences recorded with old tokens keep
-# refusing lower tokens and accept new ones.
+# refusing lower tokens and accept new ones.  Session ids are never handed
+# out twice either: a client that still holds the id of a session lost with
+# the old primary's last WAL finds it ended on the new primary; it can
+# neither renew nor close nor acquire in another client's session.
 
 use strict;
 use warnings;
@@ -47,6 +50,22 @@ $standby->start;
 # Phase A: replicated for sure
 my @tA = acquire_many($primary, 'pA_', 20);
 ls_sql($primary, "SELECT lockservice.fence('res_old', $tA[-1])");
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+
+# open N sessions (ttl 1 h) for holder HOLDER and return their ids
+sub open_sessions
+{
+	my ($node, $holder, $n) = @_;
+	my @s = split /\n/,
+	  ls_sql($node,
+		"SELECT lockservice.session_open('$holder', '1 hour') FROM generate_series(1, $n)");
+	is(scalar(@s), $n, "opened $n sessions of $holder");
+	return @s;
+}
+
+# a session with a lock, replicated for sure
+my ($sA) = open_sessions($primary, 'sA', 1);
+my $sA_tok = ls_sql($primary, "SELECT lockservice.lock_acquire('sA_lock', $sA)");
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
 
 # ----- the standby: views readable, writes refused with 25006 + hint -----
@@ -103,6 +122,10 @@ my @tB = acquire_many($primary, 'pB_', 100);
 # Phase C: issued while the standby is down: never replicated
 $standby->stop;
 my @tC = acquire_many($primary, 'pC_', 50);
+# more sessions than a sequence logs ahead (32): some ids are past any
+# record the standby replayed
+my @sC = open_sessions($primary, 'sC', 70);
+my $sC_tok = ls_sql($primary, "SELECT lockservice.lock_acquire('sC_lock', $sC[-1])");
 ls_sql($primary, "SELECT lockservice.fence('res_c', $tC[-1])");
 my $old_last = ls_sql($primary, 'SELECT lockservice.last_issued_token()');
 my @old = (@t0, @tA, @tB, @tC);
@@ -147,6 +170,53 @@ is(ls_sql($new, "SELECT lockservice.lock_release('pA_1', $tA[0])"),
 	't', 'new primary: release of a replicated lease');
 my $tR = ls_sql($new, "SELECT lockservice.lock_acquire('pA_1', 'new', '1 hour')");
 cmp_ok($tR, '>', max_of(@tN), 'new primary: re-acquire after release: higher token');
+
+# sessions across promotion
+is(ls_sql($new, "SELECT lockservice.session_renew($sA)"),
+	't', 'new primary: a replicated session is renewable');
+is(ls_sql($new, "SELECT lockservice.lock_acquire('sA_lock', $sA, '0')"),
+	$sA_tok, 'new primary: re-acquiring in a replicated session returns its token');
+my @sN = open_sessions($new, 'sN', 70);
+my %old_ids = map { $_ => 1 } ($sA, @sC);
+is(scalar(grep { $old_ids{$_} } @sN),
+	0, 'new primary: no new session id is one the old primary handed out');
+cmp_ok(min_of(@sN), '>', max_of(@sC),
+	'new primary: every new session id > every id of the old primary');
+# the new clients take the lock the lost session held, in every session
+my $sN_tok = ls_sql($new,
+	"SELECT lockservice.lock_acquire('sC_lock', $sN[-1], '0')");
+cmp_ok($sN_tok, '>', $sC_tok,
+	'new primary: the lock of a lost session is granted with a higher token');
+ls_sql($new, "SELECT lockservice.lock_acquire('sN_$_', $sN[$_ - 1], '0')")
+  for 1 .. 70;
+# the old clients, reconnected to the new primary, still hold their ids
+is( ls_sql(
+		$new,
+		'SELECT count(*) FILTER (WHERE lockservice.session_renew(s)) FROM unnest(ARRAY['
+		  . join(',', @sC) . ']::bigint[]) s'),
+	'0',
+	'new primary: none of the 70 lost sessions can be renewed');
+my @stale;
+for my $i (0 .. $#sC)
+{
+	my ($state, $out) = ls_sqlstate($new,
+		"SELECT lockservice.lock_acquire('sC_lock', $sC[$i], '0')");
+	push @stale, "sC_lock in $sC[$i]: $state $out" if $state ne 'LS006';
+	($state, $out) = ls_sqlstate($new,
+		"SELECT lockservice.lock_acquire('sN_' || ($i + 1), $sC[$i], '0')");
+	push @stale, "sN_@{[$i + 1]} in $sC[$i]: $state $out" if $state ne 'LS006';
+}
+is(scalar(@stale), 0,
+	'new primary: an acquire in a lost session fails with LS006 (never another session\'s token)')
+  or diag join("\n", @stale[0 .. ($#stale < 4 ? $#stale : 4)]);
+is( ls_sql(
+		$new,
+		'SELECT count(*) FILTER (WHERE lockservice.session_close(s)) FROM unnest(ARRAY['
+		  . join(',', @sC) . ']::bigint[]) s'),
+	'0',
+	'new primary: none of the lost sessions can be closed');
+is(ls_sql($new, "SELECT count(*) FROM lockservice.leases_live WHERE name LIKE 'sN\\_%' OR name = 'sC_lock'"),
+	'71', 'new primary: the new sessions keep their 71 locks');
 
 # fences across promotion
 is(ls_sqlstate($new, "SELECT lockservice.fence('res_old', $tA[-2])"),
