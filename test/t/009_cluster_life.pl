@@ -8,7 +8,9 @@
 # another new cluster while the original goes on granting.  Each time the
 # live leases are there, the first new token is above every token issued
 # before (also those issued after the copy was taken), fence accepts it and
-# refuses the old ones, and LS002 still refuses tokens never issued.  And a
+# refuses the old ones, and LS002 still refuses tokens never issued.  A
+# session with a lock survives each copy, and no session a copy opens has
+# the id of one its original opened (also after the copy).  And a
 # DROP EXTENSION says (with preloading) which call moves a new installation
 # above the tokens of the dropped one.
 
@@ -38,6 +40,26 @@ sub grant
 	return $t;
 }
 
+# open N sessions (ttl 1 h) and return their ids
+my %session_ids;
+sub open_sessions
+{
+	my ($node, $n, $dbname) = @_;
+	my @ids = split /\n/,
+	  $node->safe_psql($dbname // 'postgres',
+		"SELECT lockservice.session_open('s', '1 hour') FROM generate_series(1, $n)");
+	push @{ $session_ids{ $node->name } }, @ids;
+	return @ids;
+}
+
+# how many of the ids a copy opened its original had opened too
+sub ids_in_common
+{
+	my ($copy, $original) = @_;
+	my %seen = map { $_ => 1 } @{ $session_ids{$original} };
+	return scalar(grep { $seen{$_} } @{ $session_ids{$copy} });
+}
+
 # ---------------------------------------------------------------- timeline 2
 my $first = ls_node('life_first', preload => 1, init => { allows_streaming => 1 });
 grant($first, "before-failover-$_", 'w') for 1 .. 5;
@@ -48,6 +70,9 @@ my $fenced = grant($second, 'fenced', 'writer');
 ls_sql($second, "SELECT lockservice.fence('resource', $fenced)");
 ls_sql($second, "SELECT lockservice.lock_release('fenced', $fenced)");
 grant($second, "after-failover-$_", 'w') for 1 .. 5;
+my ($sess) = open_sessions($second, 1);
+my $sess_tok = ls_sql($second, "SELECT lockservice.lock_acquire('live-s', $sess)");
+open_sessions($second, 40);
 is($highest{life_second} >> $tl_shift, 2, 'tokens after the failover are on timeline 2');
 my $second_last = ls_sql($second, 'SELECT lockservice.last_issued_token()');
 cmp_ok($second_last, '>=', $highest{life_second}, 'last_issued_token covers every grant');
@@ -84,6 +109,10 @@ is($q->("SELECT lockservice.fence('resource', $fenced)"), '',
 	'pg_upgrade: fence accepts the last old token before any new grant (no LS002)');
 is($q->("SELECT lockservice.lock_renew('live', $live)"), 't',
 	'pg_upgrade: the holder renews its lease');
+is($q->("SELECT lockservice.session_renew($sess)"), 't',
+	'pg_upgrade: the session is there and renewable');
+is($q->("SELECT lockservice.lock_acquire('live-s', $sess, '0')"), $sess_tok,
+	'pg_upgrade: re-acquiring its lock returns its token');
 my $up_first = grant($up, 'new-after-upgrade', 'w');
 cmp_ok($up_first, '>', $second_last, 'pg_upgrade: the first new token is above every token issued before');
 is($q->("SELECT lockservice.fence('resource', $up_first)"), '',
@@ -98,10 +127,14 @@ cmp_ok($up_second - $up_first, '<', 1000, 'pg_upgrade: the counter moved up once
 $up->restart;
 cmp_ok(grant($up, 'after-restart', 'w'), '<', $up_second + 1000,
 	'pg_upgrade: a restart does not move the counter again');
+open_sessions($up, 40);
+is(ids_in_common('life_upgraded', 'life_second'), 0,
+	'pg_upgrade: no new session has the id of an old one');
 
 # -------------------------------------------- base backup started as a primary
 $up->backup('bk_up');
 grant($up, "after-backup-$_", 'w') for 1 .. 40;    # the clone never sees these
+open_sessions($up, 40);                             # nor these
 ls_sql($up, 'SELECT pg_switch_wal()');
 my $clone = PostgreSQL::Test::Cluster->new('life_clone');
 $clone->init_from_backup($up, 'bk_up');
@@ -116,6 +149,11 @@ is(ls_sql($clone, "SELECT lockservice.fence('resource', $clone_first)"), '',
 	'base backup: fence accepts the new token');
 ($state) = ls_sqlstate($clone, "SELECT lockservice.fence('resource', $up_first)");
 is($state, 'LS001', 'base backup: fence refuses the old token');
+is(ls_sql($clone, "SELECT lockservice.session_renew($sess)"), 't',
+	'base backup: the session is there and renewable');
+open_sessions($clone, 40);
+is(ids_in_common('life_clone', 'life_upgraded'), 0,
+	'base backup: no session of the clone has the id of one the original opened, also after the backup');
 $clone->stop;
 
 # ---------------------------------------------- pg_dump into a new cluster
@@ -123,6 +161,7 @@ my $dump = PostgreSQL::Test::Utils::tempdir() . '/life.dump';
 $up->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $up->connstr('postgres') ],
 	'pg_dump of the upgraded cluster');
 grant($up, "after-dump-$_", 'w') for 1 .. 40;    # the dump never sees these
+open_sessions($up, 40);                           # nor these
 my $restored = ls_node('life_restored', preload => 1, create => 0);
 $restored->safe_psql('postgres', 'CREATE DATABASE restored');
 $restored->command_ok([ 'pg_restore', '-d', $restored->connstr('restored'), $dump ],
@@ -137,6 +176,11 @@ is($r->("SELECT lockservice.fence('resource', $restored_first)"), '',
 	'restore: fence accepts the new token');
 ($state) = ls_sqlstate($restored, "\\c restored\nSELECT lockservice.fence('resource', $up_first)");
 is($state, 'LS001', 'restore: fence refuses the old token');
+is($r->("SELECT lockservice.session_renew($sess)"), 't',
+	'restore: the session is there and renewable');
+open_sessions($restored, 40, 'restored');
+is(ids_in_common('life_restored', 'life_upgraded'), 0,
+	'restore: no session of the restored database has the id of one the original opened, also after the dump');
 
 # ------------------------------------- DROP EXTENSION and CREATE EXTENSION
 my $last_before_drop = ls_sql($up, 'SELECT lockservice.last_issued_token()');
