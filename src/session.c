@@ -387,9 +387,9 @@ session_open(PG_FUNCTION_ARGS)
 	id = NextSessionId();
 
 	/*
-	 * An id must never be handed out twice (see NextSessionId), also not
-	 * after a crash with synchronous_commit off and sync_grants off: a
-	 * client could go on renewing someone else's session.
+	 * An acknowledged session survives a crash, whatever synchronous_commit
+	 * and sync_grants say: opens are rare.  (Its id is never handed out
+	 * again either way: NextSessionId.)
 	 */
 	ForceSyncCommit();
 
