@@ -1355,7 +1355,8 @@ hb_run() {
 	local cfg=$1 rep=$2 script=$3 rate=$4 w0 w1 c0 c1 t0 t1 log="$WORK/hb.log" tps
 	w0=$(wal_lsn); c0=$(server_cpu_ticks); t0=$(date +%s.%N)
 	as_pg "$BIN/pgbench" -n -M prepared -c 8 -j 2 -R "$rate" -T "$SESS_SECONDS" -h "$SOCK" -p "$PORT" -U postgres \
-		-D nsess="$SESS_SESSIONS" -D n="$((SESS_SESSIONS * SESS_PER))" -f "$S/$script" sess > "$log" 2>&1 ||
+		-D nsess="$SESS_SESSIONS" -D n="$((SESS_SESSIONS * SESS_PER))" -D sbase="$SESS_BASE" -D sstep="$SESS_STEP" \
+		-f "$S/$script" sess > "$log" 2>&1 ||
 		{ cat "$log" >&2; fail_check "figure 10: pgbench $cfg failed"; return 0; }
 	c1=$(server_cpu_ticks); t1=$(date +%s.%N); w1=$(wal_lsn)
 	tps=$(awk '/^tps = .*without initial connection/ {print $3}' "$log")
@@ -1388,27 +1389,43 @@ ml_run() {
 	record 10 "$cfg" "$rep" acquire_ms "$lat"
 	record 10 "$cfg" "$rep" tps "$(awk '/^tps = .*without initial connection/ {print $3}' "$log")"
 }
+# open_sessions DB TABLE PREFIX N: open N sessions in one statement, their
+# ids in TABLE (i, id); sets OPENED_BASE and OPENED_STEP: the ids are
+# OPENED_BASE + OPENED_STEP * (i - 1)
+# (session ids come from the token counter: opened together with nothing
+# else drawing from it, they are evenly spaced), so that pgbench scripts can
+# name a session without a lookup
+open_sessions() {
+	local db=$1 table=$2 prefix=$3 n=$4
+	sql "$db" "CREATE TABLE $table (i int PRIMARY KEY, id bigint NOT NULL);
+	           INSERT INTO $table SELECT i, lockservice.session_open('$prefix' || i, '1 hour')
+	             FROM generate_series(1, $n) i" >/dev/null
+	IFS='|' read -r OPENED_BASE OPENED_STEP < <(sql "$db" "SELECT min(id),
+	    CASE WHEN count(*) > 1 THEN (max(id) - min(id)) / (count(*) - 1) ELSE 1 END FROM $table")
+	[ "$(sql "$db" "SELECT count(*) FROM $table WHERE id = $OPENED_BASE + $OPENED_STEP * (i - 1)")" = "$n" ] ||
+		fail_check "figure 10: the ids of $n sessions opened together are not evenly spaced"
+}
 figure10() {
 	begin_fig 10
-	local ns=$SESS_SESSIONS per=$SESS_PER n=$((SESS_SESSIONS * SESS_PER)) rep bg
+	local ns=$SESS_SESSIONS per=$SESS_PER n=$((SESS_SESSIONS * SESS_PER)) rep bg cbase cstep
 	local rate_s=$(( SESS_SESSIONS / 5 > 1 ? SESS_SESSIONS / 5 : 1 )) rate_1=$(( SESS_SESSIONS * SESS_PER / 5 ))
 	say "figure 10: sessions -- $n locks in $ns sessions against $n leases renewed one by one; $REPS reps interleaved"
 	setup_db sess
-	sql sess "SELECT count(lockservice.session_open('w' || i, '1 hour')) FROM generate_series(1, $ns) i" >/dev/null
-	[ "$(sql sess "SELECT min(id) || ' ' || max(id) FROM lockservice.sessions")" = "1 $ns" ] ||
-		fail_check "figure 10: session ids are not 1..$ns"
-	sql sess "SELECT count(lockservice.lock_acquire('s:' || s || ':' || j, s::bigint))
-	            FROM generate_series(1, $ns) s, generate_series(1, $per) j" >/dev/null
+	open_sessions sess hb_sessions w "$ns"
+	SESS_BASE=$OPENED_BASE SESS_STEP=$OPENED_STEP
+	sql sess "SELECT count(lockservice.lock_acquire('s:' || s.i || ':' || j, s.id))
+	            FROM hb_sessions s, generate_series(1, $per) j" >/dev/null
 	sql sess "CREATE TABLE hb_tokens (n int PRIMARY KEY, token bigint NOT NULL);
 	          INSERT INTO hb_tokens SELECT i, lockservice.lock_acquire('o:' || i, 'h', '1 hour')
 	            FROM generate_series(1, $n) i" >/dev/null
 	sql sess "VACUUM ANALYZE" >/dev/null
-	# the clients of (c): a session each, ids ns+1 .. ns+8
-	sql sess "SELECT count(lockservice.session_open('c' || i, '1 hour')) FROM generate_series(0, 7) i" >/dev/null
+	# the clients of (c): a session each, ids cbase + cstep * client_id
+	open_sessions sess c_sessions c 8
+	cbase=$OPENED_BASE cstep=$OPENED_STEP
 	[ "$(sql sess "SELECT count(*) FROM lockservice.leases_live")" = "$((2 * n))" ] ||
 		fail_check "figure 10: not every one of the $((2 * n)) locks is held"
 	cat > "$S/hb_session.sql" <<'EOF'
-\set s random(1, :nsess)
+\set s :sbase + :sstep * random(0, :nsess - 1)
 SELECT lockservice.session_renew(:s);
 EOF
 	cat > "$S/hb_single.sql" <<'EOF'
@@ -1417,7 +1434,7 @@ SELECT lockservice.lock_renew('o:' || :i, t.token) FROM hb_tokens t WHERE t.n = 
 EOF
 	cat > "$S/ls_cycle_session.sql" <<'EOF'
 \set n random(0, :per - 1) + :client_id * :per
-\set sid :sbase + :client_id
+\set sid :sbase + :sstep * :client_id
 SELECT coalesce(lockservice.lock_acquire(:prefix::text || :n::text, :sid::bigint), 0) AS tok \gset
 \if :tok > 0
 SELECT lockservice.lock_release(:prefix::text || :n::text, :tok);
@@ -1447,11 +1464,12 @@ EOF
 		hb_run single "$rep" hb_single.sql "$rate_1"
 		pgbench_run 10 cycle-alone "$rep" sess 8 ls_cycle.sql "$SYNC_ON"
 		as_pg "$BIN/pgbench" -n -M prepared -c 2 -j 1 -R "$rate_s" -T $(( $([ "$QUICK" = 1 ] && echo 5 || echo "$SECONDS_RUN") + 5 )) \
-			-h "$SOCK" -p "$PORT" -U postgres -D nsess="$ns" -f "$S/hb_session.sql" sess > "$WORK/bg.log" 2>&1 &
+			-h "$SOCK" -p "$PORT" -U postgres -D nsess="$ns" -D sbase="$SESS_BASE" -D sstep="$SESS_STEP" \
+			-f "$S/hb_session.sql" sess > "$WORK/bg.log" 2>&1 &
 		bg=$!
 		pgbench_run 10 cycle-with-heartbeat "$rep" sess 8 ls_cycle.sql "$SYNC_ON"
 		wait "$bg" || { cat "$WORK/bg.log" >&2; fail_check "figure 10: the background heartbeat failed"; }
-		pgbench_run 10 cycle-session "$rep" sess 8 ls_cycle_session.sql "$SYNC_ON" sbase=$((ns + 1))
+		pgbench_run 10 cycle-session "$rep" sess 8 ls_cycle_session.sql "$SYNC_ON" sbase="$cbase" sstep="$cstep"
 		ml_run all5 "$rep" ml_all5.sql
 		ml_run one "$rep" ml_one.sql
 		ml_run five "$rep" ml_five.sql
