@@ -7,7 +7,9 @@
 # faults -- a partition of the primary (with clients on its side), a
 # partition of the primary from etcd, SIGSTOP of the primary's Patroni,
 # SIGKILL of the primary's postmaster, patronictl failover and switchover,
-# and bursts of expiries -- then test/safety/ha-lockctl.sh (lockctl holders
+# and bursts of expiries -- then again in session mode (each client keeps
+# two names in one session through a failover, a kill of the primary, a
+# partition and a switchover), then test/safety/ha-lockctl.sh (lockctl holders
 # on both sides of a partition of the primary), test/safety/ha-clients.sh
 # (the Python, Go, Node.js and Java packages through a partition of the
 # primary, of its replicas, kill-primary and switchover), and again with
@@ -91,6 +93,27 @@ awk '/^faults of the cluster/ { on = 1; next }
      on && !/^  / { on = 0 }
      END { exit !(rows >= 6 && bad == 0) }' "$dir/lscheck.out"
 ok $? "a lock was granted after every fault of the cluster"
+
+# session mode: the locks of a session live and die with it, through the
+# faults that change the primary
+skinds=failover,kill-primary,partition,switchover
+t0=$SECONDS
+"$dir/lscheck" --conninfo "$("$ha" conninfo)" --fault-cmd "$ha" \
+    --client-netns "$name-c0,$name-c1" --superuser postgres --out "$dir/out-sessions" \
+    --clients 8 --names 3 --sessions 2 --duration 20 --hold-min 13000 --hold-max 16000 \
+    --seed "$((seed + 1))" --nemesis "$skinds" >"$dir/lscheck-sessions.out" 2>&1
+rc=$?
+cat "$dir/lscheck-sessions.out"
+echo "# lscheck --sessions 2 ran $((SECONDS - t0)) s"
+ok $rc "lscheck in session mode exits 0 (every check passed)"
+for c in 1 2 3 4 5; do
+    grep -q "^check $c .*: PASS" "$dir/lscheck-sessions.out"
+    ok $? "session mode: check $c passes"
+done
+for k in ${skinds//,/ }; do
+    grep -Eq "^nemesis:.* $k [1-9][0-9]*;" "$dir/lscheck-sessions.out"
+    ok $? "session mode: fault $k happened"
+done
 
 # lockctl holders on both sides of a partition of the primary
 sub "$here/ha-lockctl.sh" ha-lockctl
