@@ -70,50 +70,41 @@ if ((rc != 0)); then
     finish
 fi
 
-t0=$SECONDS
-"$dir/lscheck" --conninfo "$("$ha" conninfo)" --fault-cmd "$ha" \
-    --client-netns "$name-c0,$name-c1" --superuser postgres --out "$dir/out" \
-    --clients 8 --names 3 --duration 30 --hold-min 13000 --hold-max 16000 --seed "$seed" \
-    --nemesis "$kinds" >"$dir/lscheck.out" 2>&1
-rc=$?
-cat "$dir/lscheck.out"
-echo "# lscheck ran $((SECONDS - t0)) s"
-ok $rc "lscheck exits 0 (every check passed)"
-for c in 1 2 3 4 5; do
-    grep -q "^check $c .*: PASS" "$dir/lscheck.out"
-    ok $? "check $c passes"
-done
-for k in ${kinds//,/ }; do
-    grep -Eq "^nemesis:.* $k [1-9][0-9]*;" "$dir/lscheck.out"
-    ok $? "fault $k happened"
-done
+# round LABEL PREFIX KINDS SEED DURATION [LSCHECK ARGS...]: one round of
+# the faults KINDS under the checker (history in $dir/out-LABEL, output in
+# $dir/lscheck-LABEL.out); every check passes and every kind of fault happened
+round() {
+    local label=$1 prefix=$2 kinds=$3 seed=$4 duration=$5 rc c k t0=$SECONDS
+    shift 5
+    "$dir/lscheck" --conninfo "$("$ha" conninfo)" --fault-cmd "$ha" \
+        --client-netns "$name-c0,$name-c1" --superuser postgres --out "$dir/out-$label" \
+        --clients 8 --names 3 --duration "$duration" --hold-min 13000 --hold-max 16000 --seed "$seed" \
+        --nemesis "$kinds" "$@" >"$dir/lscheck-$label.out" 2>&1
+    rc=$?
+    cat "$dir/lscheck-$label.out"
+    echo "# lscheck ($label) ran $((SECONDS - t0)) s"
+    ok $rc "${prefix}lscheck exits 0 (every check passed)"
+    for c in 1 2 3 4 5; do
+        grep -q "^check $c .*: PASS" "$dir/lscheck-$label.out"
+        ok $? "${prefix}check $c passes"
+    done
+    for k in ${kinds//,/ }; do
+        grep -Eq "^nemesis:.* $k [1-9][0-9]*;" "$dir/lscheck-$label.out"
+        ok $? "${prefix}fault $k happened"
+    done
+}
+
+round leases '' "$kinds" "$seed" 30
 # after every fault of the cluster, some client was granted a lock again
 awk '/^faults of the cluster/ { on = 1; next }
      on && /^  [a-z-]+ +[0-9]+ / { rows++; if ($NF != 0) bad++ }
      on && !/^  / { on = 0 }
-     END { exit !(rows >= 6 && bad == 0) }' "$dir/lscheck.out"
+     END { exit !(rows >= 6 && bad == 0) }' "$dir/lscheck-leases.out"
 ok $? "a lock was granted after every fault of the cluster"
 
-# session mode: the locks of a session live and die with it, through the
-# faults that change the primary
-skinds=failover,kill-primary,partition,switchover
-t0=$SECONDS
-"$dir/lscheck" --conninfo "$("$ha" conninfo)" --fault-cmd "$ha" \
-    --client-netns "$name-c0,$name-c1" --superuser postgres --out "$dir/out-sessions" \
-    --clients 8 --names 3 --sessions 2 --duration 20 --hold-min 13000 --hold-max 16000 \
-    --seed "$((seed + 1))" --nemesis "$skinds" >"$dir/lscheck-sessions.out" 2>&1
-rc=$?
-cat "$dir/lscheck-sessions.out"
-echo "# lscheck --sessions 2 ran $((SECONDS - t0)) s"
-ok $rc "lscheck in session mode exits 0 (every check passed)"
-for c in 1 2 3 4 5; do
-    grep -q "^check $c .*: PASS" "$dir/lscheck-sessions.out"
-    ok $? "session mode: check $c passes"
-done
-for k in ${skinds//,/ }; do
-    grep -Eq "^nemesis:.* $k [1-9][0-9]*;" "$dir/lscheck-sessions.out"
-    ok $? "session mode: fault $k happened"
-done
+# session mode: each client keeps its names in one session, whose locks
+# live and die with it through the faults that change the primary
+round sessions 'session mode: ' failover,kill-primary,partition,switchover "$((seed + 1))" 20 --sessions 2
 
 # lockctl holders on both sides of a partition of the primary
 sub "$here/ha-lockctl.sh" ha-lockctl
